@@ -20,6 +20,7 @@ pub mod compress;
 pub mod file;
 pub mod fragment;
 pub mod gcs;
+pub mod legacy;
 pub mod noise_payload;
 pub mod packet;
 pub mod padding;

@@ -84,7 +84,7 @@ pub fn from_hex(s: &str) -> Result<Vec<u8>, WireError> {
         }
     }
     let s = s.as_bytes();
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err(WireError::malformed("hex", "odd number of digits"));
     }
     s.chunks_exact(2).map(|p| Ok((nibble(p[0])? << 4) | nibble(p[1])?)).collect()

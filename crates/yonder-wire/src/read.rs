@@ -24,11 +24,6 @@ impl<'a> Reader<'a> {
         self.remaining() == 0
     }
 
-    /// How many bytes have been read so far.
-    pub(crate) fn position(&self) -> usize {
-        self.pos
-    }
-
     pub(crate) fn bytes(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], WireError> {
         if self.remaining() < n {
             return Err(WireError::truncated(what, n, self.remaining()));
@@ -38,7 +33,10 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
-    pub(crate) fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], WireError> {
+    pub(crate) fn array<const N: usize>(
+        &mut self,
+        what: &'static str,
+    ) -> Result<[u8; N], WireError> {
         let mut out = [0u8; N];
         out.copy_from_slice(self.bytes(N, what)?);
         Ok(out)
