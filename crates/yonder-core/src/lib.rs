@@ -33,3 +33,4 @@ pub use node::{Node, Stats, YONDER_TLV, YONDER_VERSION};
 pub use store::{MemoryStore, OutboxEntry, Store};
 pub use time::Instant;
 pub use types::{Config, Event, LinkEvent, LinkId, LinkKind, RelayPolicy, Transmit};
+pub use yonder::{HOP_CAP, YONDER_TYPE, YonderMsg, YonderStats};

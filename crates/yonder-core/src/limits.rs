@@ -1,7 +1,7 @@
 //! Bounded bookkeeping: the seen-set and per-neighbour token buckets.
 
-use std::collections::{HashMap, VecDeque};
 use core::time::Duration;
+use std::collections::{BTreeMap, VecDeque};
 
 use crate::Instant;
 
@@ -12,7 +12,7 @@ pub type PacketId = [u8; 16];
 /// entries older than `ttl` go first, then the oldest beyond `capacity`.
 #[derive(Debug)]
 pub(crate) struct SeenSet {
-    map: HashMap<PacketId, Instant>,
+    map: BTreeMap<PacketId, Instant>,
     order: VecDeque<(PacketId, Instant)>,
     capacity: usize,
     ttl: Duration,
@@ -20,7 +20,7 @@ pub(crate) struct SeenSet {
 
 impl SeenSet {
     pub(crate) fn new(capacity: usize, ttl: Duration) -> Self {
-        SeenSet { map: HashMap::new(), order: VecDeque::new(), capacity: capacity.max(1), ttl }
+        SeenSet { map: BTreeMap::new(), order: VecDeque::new(), capacity: capacity.max(1), ttl }
     }
 
     pub(crate) fn contains(&self, id: &PacketId) -> bool {
@@ -74,7 +74,12 @@ pub(crate) struct TokenBucket {
 impl TokenBucket {
     pub(crate) fn new(rate_per_sec: u32, burst: u32, now: Instant) -> Self {
         let burst = u64::from(burst.max(1));
-        TokenBucket { micro_tokens: burst * 1_000_000, last: now, rate: u64::from(rate_per_sec), burst }
+        TokenBucket {
+            micro_tokens: burst * 1_000_000,
+            last: now,
+            rate: u64::from(rate_per_sec),
+            burst,
+        }
     }
 
     /// Takes one token if there is one.

@@ -1,7 +1,7 @@
 //! The node: one deterministic state machine per device.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use core::time::Duration;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use rand_core::CryptoRngCore;
 use yonder_crypto::{Identity, VerifyingKey, peer_id_from_noise_key};
@@ -89,13 +89,13 @@ pub struct Node {
     /// (monotonic instant, Unix ms) at the same moment, for wire timestamps.
     clock_base: (Instant, u64),
     pub(crate) links: BTreeMap<LinkId, Link>,
-    pub(crate) peers: HashMap<PeerId, Peer>,
-    pins: HashMap<[u8; 32], [u8; 32]>,
-    blocked: HashSet<PeerId>,
+    pub(crate) peers: BTreeMap<PeerId, Peer>,
+    pins: BTreeMap<[u8; 32], [u8; 32]>,
+    blocked: BTreeSet<PeerId>,
     pub(crate) seen: SeenSet,
     reassembler: Reassembler,
     relays: BTreeMap<(Instant, u64), PendingRelay>,
-    relay_index: HashMap<PacketId, (Instant, u64)>,
+    relay_index: BTreeMap<PacketId, (Instant, u64)>,
     seq: u64,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -144,15 +144,16 @@ impl Node {
             store,
             clock_base: (now, unix_ms),
             links: BTreeMap::new(),
-            peers: HashMap::new(),
+            peers: BTreeMap::new(),
             pins,
-            blocked: HashSet::new(),
+            blocked: BTreeSet::new(),
             relays: BTreeMap::new(),
-            relay_index: HashMap::new(),
+            relay_index: BTreeMap::new(),
             seq: 0,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
-            next_announce: now,
+            // Link-up announces go out at once; the periodic one later, so the two differ.
+            next_announce: now + Duration::from_secs(1),
             next_housekeeping: now + Duration::from_secs(1),
             stats: Stats::default(),
             private: Default::default(),
@@ -361,11 +362,12 @@ impl Node {
     /// Sends a packet we authored to every link (the originator always uses full fan-out).
     pub(crate) fn originate(&mut self, now: Instant, p: Packet, id: PacketId) {
         let Ok(bytes) = p.encode() else { return };
+        let mut links: Vec<LinkId> = self.links.keys().copied().collect();
         if self.config.policy == RelayPolicy::Yonder && p.is_broadcast() {
             self.yonder_originate(now, &p, id, &bytes);
-            return;
+            let yonder = self.yonder_links();
+            links.retain(|l| !yonder.contains(l));
         }
-        let links: Vec<LinkId> = self.links.keys().copied().collect();
         for l in links {
             self.queue_frame(l, p.msg_type, bytes.clone(), false);
         }
@@ -416,8 +418,11 @@ impl Node {
     }
 
     fn send_announce(&mut self, now: Instant, only: Option<LinkId>) {
-        let mut a =
-            Announce::new(self.config.nickname.clone(), self.identity.noise_public(), self.identity.signing_public());
+        let mut a = Announce::new(
+            self.config.nickname.clone(),
+            self.identity.noise_public(),
+            self.identity.signing_public(),
+        );
         a.capabilities = Some(Capabilities(0));
         if self.config.policy == RelayPolicy::Yonder {
             a.unknown.push((YONDER_TLV, vec![YONDER_VERSION]));
@@ -452,7 +457,7 @@ impl Node {
     }
 
     /// Whether `ts` (sender's ms) is within the skew window of our clock.
-    fn fresh(&self, now: Instant, ts: u64) -> bool {
+    pub(crate) fn fresh(&self, now: Instant, ts: u64) -> bool {
         let skew = millis(self.config.max_clock_skew);
         self.wall_ms(now).abs_diff(ts) <= skew
     }
@@ -466,6 +471,13 @@ impl Node {
         packet: Packet,
         raw: &[u8],
     ) {
+        if packet.msg_type == crate::yonder::YONDER_TYPE {
+            // Link-local and unique per sequence number: no seen-set, only freshness.
+            if packet.recipient == Some(self.me) && self.fresh(now, packet.timestamp) {
+                self.yonder_packet(now, link, &packet);
+            }
+            return;
+        }
         let id = packet_id(packet.msg_type.0, &packet.sender.0, packet.timestamp, &packet.payload);
         if self.seen.contains(&id) {
             self.stats.duplicates += 1;
@@ -541,6 +553,16 @@ impl Node {
                     self.on_noise(now, None, &inner);
                     true
                 }
+                crate::yonder::YONDER_TYPE => {
+                    if to_me && self.fresh(now, inner.timestamp) {
+                        let link = self
+                            .peers
+                            .get(&inner.sender)
+                            .and_then(|p| p.links.iter().next().copied());
+                        self.yonder_packet(now, link, &inner);
+                    }
+                    return;
+                }
                 _ => true,
             };
             if accepted && self.fresh(now, inner.timestamp) {
@@ -582,13 +604,13 @@ impl Node {
             self.pins.insert(a.noise_key, a.signing_key);
             self.store.put_pin(a.noise_key, a.signing_key);
         }
-        let yonder = a.unknown.iter().any(|(t, v)| *t == YONDER_TLV && v.first() == Some(&YONDER_VERSION));
+        let yonder =
+            a.unknown.iter().any(|(t, v)| *t == YONDER_TLV && v.first() == Some(&YONDER_VERSION));
         let hops = DEFAULT_TTL.saturating_sub(p.ttl).saturating_add(1);
-        let direct = p.ttl >= DEFAULT_TTL && link.is_some();
+        let direct = p.ttl >= DEFAULT_TTL && link.is_some() && !self.in_yonder_push();
         if !self.peers.contains_key(&p.sender) && self.peers.len() >= self.config.max_peers {
             // Forget the peer heard from least recently.
-            if let Some(old) =
-                self.peers.iter().min_by_key(|(_, q)| q.last_seen).map(|(id, _)| *id)
+            if let Some(old) = self.peers.iter().min_by_key(|(_, q)| q.last_seen).map(|(id, _)| *id)
             {
                 self.peers.remove(&old);
                 self.push_event(Event::PeerDown { peer: old });
@@ -664,6 +686,14 @@ impl Node {
         true
     }
 
+    /// Whether `p` carries a valid signature of a peer whose announce we verified.
+    pub(crate) fn verify_from_known(&self, p: &Packet) -> bool {
+        self.peers
+            .get(&p.sender)
+            .and_then(|peer| peer.verifier.as_ref())
+            .is_some_and(|v| self.signature_ok(p, v))
+    }
+
     fn on_leave(&mut self, p: &Packet) -> bool {
         let verified = self
             .peers
@@ -681,21 +711,34 @@ impl Node {
     }
 
     /// Forwards a packet that passed every check.
-    fn relay(&mut self, now: Instant, ingress: Option<LinkId>, p: Packet, id: PacketId, raw: &[u8]) {
-        if self.config.policy == RelayPolicy::Yonder
-            && p.is_broadcast()
-            && self.yonder_relay(now, ingress, &p, id, raw)
-        {
-            return;
+    fn relay(
+        &mut self,
+        now: Instant,
+        ingress: Option<LinkId>,
+        p: Packet,
+        id: PacketId,
+        raw: &[u8],
+    ) {
+        let mut exclude = Vec::new();
+        if self.config.policy == RelayPolicy::Yonder && p.is_broadcast() {
+            self.yonder_relay(now, ingress, &p, id, raw);
+            exclude = self.yonder_links();
         }
         let degree = self.links.len();
         let candidates: Vec<LinkId> = match p.recipient.filter(|r| !r.is_broadcast()) {
             // A directed packet goes straight to the recipient when it is a neighbour.
-            Some(r) => match self.peers.get(&r).and_then(|peer| peer.links.iter().next().copied()) {
-                Some(l) if Some(l) != ingress => vec![l],
-                _ => self.links.keys().copied().filter(|l| Some(*l) != ingress).collect(),
-            },
-            None => self.links.keys().copied().filter(|l| Some(*l) != ingress).collect(),
+            Some(r) => {
+                match self.peers.get(&r).and_then(|peer| peer.links.iter().next().copied()) {
+                    Some(l) if Some(l) != ingress => vec![l],
+                    _ => self.links.keys().copied().filter(|l| Some(*l) != ingress).collect(),
+                }
+            }
+            None => self
+                .links
+                .keys()
+                .copied()
+                .filter(|l| Some(*l) != ingress && !exclude.contains(l))
+                .collect(),
         };
         if candidates.is_empty() {
             return;
@@ -711,7 +754,6 @@ impl Node {
         let mut out = p;
         out.ttl = ttl;
         let Ok(bytes) = out.encode() else { return };
-        let _ = raw;
         let targets = relay::choose_fanout(candidates, fanout, &id);
         if delay.is_zero() {
             for t in targets {

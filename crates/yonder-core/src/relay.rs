@@ -135,7 +135,11 @@ fn log2_ceil(n: usize) -> usize {
 
 /// Picks the relay targets: all of them, or a subset seeded by the packet ID
 /// so that every relay of the same packet would make the same choice.
-pub(crate) fn choose_fanout(mut candidates: Vec<LinkId>, fanout: Fanout, id: &PacketId) -> Vec<LinkId> {
+pub(crate) fn choose_fanout(
+    mut candidates: Vec<LinkId>,
+    fanout: Fanout,
+    id: &PacketId,
+) -> Vec<LinkId> {
     match fanout {
         Fanout::All => candidates,
         Fanout::Subset(k) if k >= candidates.len() => candidates,
@@ -194,9 +198,14 @@ mod tests {
     fn android_probability_and_ttl() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
         let id = [0u8; 16];
-        assert_eq!(plan(RelayPolicy::BitchatAndroid, &msg(0), 3, 10, &id, &mut rng), RelayPlan::Drop);
+        assert_eq!(
+            plan(RelayPolicy::BitchatAndroid, &msg(0), 3, 10, &id, &mut rng),
+            RelayPlan::Drop
+        );
         let forwards = (0..1000)
-            .filter(|_| plan(RelayPolicy::BitchatAndroid, &msg(2), 3, 500, &id, &mut rng) != RelayPlan::Drop)
+            .filter(|_| {
+                plan(RelayPolicy::BitchatAndroid, &msg(2), 3, 500, &id, &mut rng) != RelayPlan::Drop
+            })
             .count();
         assert!((330..=470).contains(&forwards), "{forwards}");
         assert!(matches!(
