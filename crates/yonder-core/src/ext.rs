@@ -20,17 +20,28 @@ impl Node {
         self.private_peer_up(now, peer);
     }
 
+    /// A link was bound to the peer whose direct announce arrived on it.
+    pub(crate) fn on_direct_peer(&mut self, now: Instant, link: LinkId, peer: PeerId) {
+        self.spray_direct_peer(now, link, peer);
+    }
+
     pub(crate) fn on_timeout(&mut self, now: Instant) {
+        self.spray_timeout(now);
         self.private_timeout(now);
         self.sync_timeout(now);
         self.yonder_timeout(now);
     }
 
     pub(crate) fn extension_timeout(&self) -> Option<Instant> {
-        [self.private_next_timeout(), self.sync_next_timeout(), self.yonder_next_timeout()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.private_next_timeout(),
+            self.sync_next_timeout(),
+            self.yonder_next_timeout(),
+            self.spray_next_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     pub(crate) fn on_noise(&mut self, now: Instant, link: Option<LinkId>, p: &Packet) {

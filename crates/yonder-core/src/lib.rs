@@ -22,6 +22,7 @@ mod limits;
 mod node;
 mod private;
 mod relay;
+mod spray;
 mod store;
 mod sync;
 mod time;

@@ -108,6 +108,8 @@ pub struct Node {
     pub(crate) sync: crate::sync::SyncState,
     /// yonder dissemination (`yonder.rs`).
     pub(crate) yonder: crate::yonder::YonderState,
+    /// Store-carry-forward couriers (`spray.rs`).
+    pub(crate) spray: crate::spray::SprayState,
 }
 
 impl core::fmt::Debug for Node {
@@ -159,6 +161,7 @@ impl Node {
             private: Default::default(),
             sync: Default::default(),
             yonder: Default::default(),
+            spray: Default::default(),
         }
     }
 
@@ -471,6 +474,13 @@ impl Node {
         packet: Packet,
         raw: &[u8],
     ) {
+        if packet.msg_type == crate::spray::SPRAY_TYPE {
+            // Link-local courier traffic between yonder peers.
+            if packet.recipient == Some(self.me) && self.fresh(now, packet.timestamp) {
+                self.spray_packet(now, link, &packet);
+            }
+            return;
+        }
         if packet.msg_type == crate::yonder::YONDER_TYPE {
             // Link-local and unique per sequence number: no seen-set, only freshness.
             if packet.recipient == Some(self.me) && self.fresh(now, packet.timestamp) {
@@ -638,6 +648,7 @@ impl Node {
                 && link_state.peer.is_none()
             {
                 link_state.peer = Some(p.sender);
+                self.on_direct_peer(now, l, p.sender);
             }
         }
         if is_new {
