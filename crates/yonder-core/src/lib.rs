@@ -30,7 +30,9 @@ mod types;
 mod yonder;
 
 pub use limits::PacketId;
-pub use node::{Node, Stats, YONDER_TLV, YONDER_VERSION};
+pub use node::{MemoryReport, Node, Stats, YONDER_TLV, YONDER_VERSION};
+pub use private::{PrivateStats, SendError};
+pub use spray::SPRAY_TYPE;
 pub use store::{MemoryStore, OutboxEntry, Store};
 pub use time::Instant;
 pub use types::{Config, Event, LinkEvent, LinkId, LinkKind, RelayPolicy, Transmit};

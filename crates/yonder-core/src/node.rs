@@ -47,6 +47,26 @@ pub struct Stats {
     pub relays_cancelled: u64,
 }
 
+/// Sizes of a node's tables (see [`Node::memory_report`]); each is capped by
+/// [`Config`] or by the module that owns it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryReport {
+    /// Known peers (≤ `Config::max_peers`).
+    pub peers: usize,
+    /// Seen-set entries (≤ `Config::seen_capacity`).
+    pub seen: usize,
+    /// Incomplete fragment sets (≤ 64).
+    pub reassembly_sets: usize,
+    /// Bytes held by incomplete fragment sets (≤ 4 MiB).
+    pub reassembly_bytes: usize,
+    /// Relays waiting for their jitter.
+    pub scheduled_relays: usize,
+    /// Transmits not yet drained (≤ `Config::max_transmit_queue`).
+    pub transmits: usize,
+    /// Events not yet drained (≤ `Config::max_event_queue`).
+    pub events: usize,
+}
+
 #[derive(Debug)]
 pub(crate) struct Link {
     pub(crate) kind: LinkKind,
@@ -196,6 +216,19 @@ impl Node {
         v
     }
 
+    /// Sizes of the node's bounded tables, to check caps from tests and drivers.
+    pub fn memory_report(&self) -> MemoryReport {
+        MemoryReport {
+            peers: self.peers.len(),
+            seen: self.seen.len(),
+            reassembly_sets: self.reassembler.pending_sets(),
+            reassembly_bytes: self.reassembler.pending_bytes(),
+            scheduled_relays: self.relays.len(),
+            transmits: self.transmits.len(),
+            events: self.events.len(),
+        }
+    }
+
     /// Number of links up.
     pub fn link_count(&self) -> usize {
         self.links.len()
@@ -340,6 +373,18 @@ impl Node {
         let id = self.sign_and_mark(now, &mut p);
         self.originate(now, p, id);
         hex16(&id)
+    }
+
+    /// Tells every neighbour we are leaving (a signed LEAVE, relayed like an
+    /// announce). Used on shutdown and by the panic wipe.
+    pub fn send_leave(&mut self, now: Instant) {
+        let mut p = Packet::new(MessageType::LEAVE, self.me, self.wall_ms(now), Vec::new());
+        self.sign_and_mark(now, &mut p);
+        let Ok(bytes) = p.encode() else { return };
+        let links: Vec<LinkId> = self.links.keys().copied().collect();
+        for l in links {
+            self.queue_frame(l, MessageType::LEAVE, bytes.clone(), true);
+        }
     }
 
     // ----- internals -----
@@ -610,8 +655,8 @@ impl Node {
             self.stats.bad_signature += 1;
             return false;
         }
-        if !self.pins.contains_key(&a.noise_key) {
-            self.pins.insert(a.noise_key, a.signing_key);
+        if let std::collections::btree_map::Entry::Vacant(e) = self.pins.entry(a.noise_key) {
+            e.insert(a.signing_key);
             self.store.put_pin(a.noise_key, a.signing_key);
         }
         let yonder =
@@ -685,9 +730,15 @@ impl Node {
         }
         let nick = self.peers.get(&p.sender).map(|x| x.nick.clone()).unwrap_or_default();
         let text = String::from_utf8_lossy(&p.payload).into_owned();
-        let id = packet_id(p.msg_type.0, &p.sender.0, p.timestamp, &p.payload);
+        let id = hex16(&packet_id(p.msg_type.0, &p.sender.0, p.timestamp, &p.payload));
+        // The store remembers what the app was given, so a restart followed by
+        // a sync does not show the same message twice.
+        if self.store.was_delivered(p.sender, &id) {
+            return true;
+        }
+        self.store.mark_delivered(p.sender, &id, p.timestamp);
         self.push_event(Event::PublicMessage {
-            id: hex16(&id),
+            id,
             from: p.sender,
             nick,
             text,
@@ -766,7 +817,8 @@ impl Node {
         out.ttl = ttl;
         let Ok(bytes) = out.encode() else { return };
         let targets = relay::choose_fanout(candidates, fanout, &id);
-        if delay.is_zero() {
+        // Bounded: with too many relays already waiting, send at once instead.
+        if delay.is_zero() || self.relays.len() >= self.config.max_transmit_queue {
             for t in targets {
                 self.queue_frame(t, out.msg_type, bytes.clone(), false);
             }

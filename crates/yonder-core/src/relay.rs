@@ -90,7 +90,7 @@ fn ios(p: &Packet, degree: usize, rng: &mut dyn RngCore) -> RelayPlan {
         };
     }
     let limit = if degree >= 6 {
-        p.ttl.min(5).max(2)
+        p.ttl.clamp(2, 5)
     } else if degree <= 2 {
         p.ttl
     } else {

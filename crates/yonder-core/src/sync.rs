@@ -24,7 +24,7 @@ use crate::time::millis;
 use crate::{Instant, LinkId, Node};
 
 /// Archive size (iOS keeps 1000).
-pub const ARCHIVE_CAPACITY: usize = 1000;
+pub(crate) const ARCHIVE_CAPACITY: usize = 1000;
 /// Public messages are offered for this long (iOS: 6 h).
 const MESSAGE_MAX_AGE: Duration = Duration::from_secs(6 * 3600);
 /// Delay of the first request on a new link.
@@ -36,9 +36,9 @@ const RESPONSE_WINDOW: Duration = Duration::from_secs(30);
 /// Filter size budget in bytes (iOS: 400).
 const FILTER_BYTES: usize = 400;
 /// Requests answered per link per 30 s (iOS: 8).
-pub const MAX_RESPONSES_PER_WINDOW: usize = 8;
+pub(crate) const MAX_RESPONSES_PER_WINDOW: usize = 8;
 /// Packets sent in answer to one request.
-pub const MAX_PACKETS_PER_RESPONSE: usize = 64;
+pub(crate) const MAX_PACKETS_PER_RESPONSE: usize = 64;
 
 #[derive(Debug)]
 struct Archived {

@@ -62,7 +62,6 @@ const MAX_MISSING: usize = 4096;
 struct Cached {
     frame: Vec<u8>,
     budget: u8,
-    at: Instant,
     /// Links that pushed or offered this message: never send it to them.
     offered_by: BTreeSet<LinkId>,
 }
@@ -372,7 +371,7 @@ impl Node {
         if self
             .yonder
             .cache
-            .insert(id, Cached { frame: frame.to_vec(), budget, at: now, offered_by })
+            .insert(id, Cached { frame: frame.to_vec(), budget, offered_by })
             .is_none()
         {
             self.yonder.cache_order.push_back((id, now));
