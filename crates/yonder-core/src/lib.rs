@@ -32,7 +32,10 @@ mod yonder;
 pub use limits::PacketId;
 pub use node::{MemoryReport, Node, Stats, YONDER_TLV, YONDER_VERSION};
 pub use private::{PrivateStats, SendError};
-pub use spray::SPRAY_TYPE;
+pub use spray::{
+    CourierError, DEFAULT_SPRAY_COPIES, ENVELOPE_HEADER, Envelope, MAX_COURIER_TEXT,
+    MAX_COURIER_TTL, MAX_ENVELOPE, SPRAY_TYPE, SprayMsg, SprayStats,
+};
 pub use store::{MemoryStore, OutboxEntry, Store};
 pub use time::Instant;
 pub use types::{Config, Event, LinkEvent, LinkId, LinkKind, RelayPolicy, Transmit};

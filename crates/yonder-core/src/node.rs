@@ -156,7 +156,8 @@ impl Node {
     ) -> Node {
         let pins = store.pins().into_iter().collect();
         let me = identity.peer_id();
-        Node {
+        let (spray_copies, courier_ttl) = (config.spray_copies, config.courier_ttl);
+        let mut node = Node {
             seen: SeenSet::new(config.seen_capacity, config.seen_ttl),
             reassembler: Reassembler::new(ReassemblyLimits::default()),
             config,
@@ -182,7 +183,10 @@ impl Node {
             sync: Default::default(),
             yonder: Default::default(),
             spray: Default::default(),
-        }
+        };
+        node.set_spray_copies(spray_copies);
+        node.set_courier_ttl(courier_ttl);
+        node
     }
 
     /// This node's peer ID.
@@ -477,7 +481,14 @@ impl Node {
         }
         let Ok(payload) = a.encode() else { return };
         let mut p = Packet::new(MessageType::ANNOUNCE, self.me, self.wall_ms(now), payload);
-        self.sign_and_mark(now, &mut p);
+        let id = self.sign_and_mark(now, &mut p);
+        if only.is_none() && self.config.policy == RelayPolicy::Yonder {
+            // Periodic announces ride the tree on yonder links like any
+            // broadcast; sent directly on every link they would reach each
+            // neighbour twice and prune tree edges at random.
+            self.originate(now, p, id);
+            return;
+        }
         let Ok(bytes) = p.encode() else { return };
         let targets: Vec<LinkId> = match only {
             Some(l) => vec![l],
@@ -580,7 +591,19 @@ impl Node {
         }
         self.seen.insert(id, now);
         self.remember_for_sync(now, &packet, raw);
-        if to_me || packet.rsr {
+        if to_me {
+            return;
+        }
+        if packet.rsr {
+            // Sync answers stay on their link under Bitchat's rules, but a
+            // live broadcast the tree missed is passed on over yonder links,
+            // or the region behind this node would miss it too.
+            if self.config.policy == RelayPolicy::Yonder
+                && packet.is_broadcast()
+                && self.fresh(now, packet.timestamp)
+            {
+                self.yonder_relay(now, link, &packet, id, raw);
+            }
             return;
         }
         if let Some(peer) = self.peers.get_mut(&packet.sender) {
@@ -607,6 +630,13 @@ impl Node {
                 MessageType::NOISE_HANDSHAKE | MessageType::NOISE_ENCRYPTED if to_me => {
                     self.on_noise(now, None, &inner);
                     true
+                }
+                crate::spray::SPRAY_TYPE => {
+                    // Courier envelopes over the link MTU arrive in fragments.
+                    if to_me && self.fresh(now, inner.timestamp) {
+                        self.spray_packet(now, None, &inner);
+                    }
+                    return;
                 }
                 crate::yonder::YONDER_TYPE => {
                     if to_me && self.fresh(now, inner.timestamp) {

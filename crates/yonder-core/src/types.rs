@@ -174,6 +174,11 @@ pub struct Config {
     pub max_transmit_queue: usize,
     /// Most queued events; beyond it the oldest are dropped.
     pub max_event_queue: usize,
+    /// Copies of a courier envelope (binary spray-and-wait L): 1 is direct
+    /// delivery, a large number approaches epidemic routing.
+    pub spray_copies: u16,
+    /// How long courier envelopes live (at most 24 h).
+    pub courier_ttl: Duration,
 }
 
 impl Default for Config {
@@ -192,6 +197,8 @@ impl Default for Config {
             link_burst: 400,
             max_transmit_queue: 8192,
             max_event_queue: 4096,
+            spray_copies: 8,
+            courier_ttl: Duration::from_secs(24 * 3600),
         }
     }
 }

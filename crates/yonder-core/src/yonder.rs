@@ -16,9 +16,11 @@
 //! | 5 ACK | `seq(4) n(1) n×id(16)` | per-hop acknowledgement of PUSHes |
 //!
 //! `seq` makes every control packet unique, so none is mistaken for a
-//! duplicate. Each link starts eager; a duplicate PUSH prunes the link that
-//! sent it, so a spanning tree emerges; a digest for something that does not
-//! arrive over the tree in time grafts the link back. A payload is never sent
+//! duplicate. Each link starts eager; a PUSH of something already received
+//! over another link makes both ends mark that link lazy (PRUNE), so a
+//! spanning tree emerges; a digest for something that does not arrive over
+//! the tree in time grafts the link back. A retried PUSH from the link that
+//! delivered first (our ACK was lost) is only acknowledged again. A payload is never sent
 //! to a neighbour that already pushed or offered it. Hop count: the origin
 //! draws a budget from [`HOP_CAP`] − 0..7 so a neighbour cannot tell the
 //! origin from the budget, and every hop spends one.
@@ -44,10 +46,11 @@ const ACK: u8 = 5;
 
 /// Digests and grafts are batched and sent on this period.
 const HEARTBEAT: Duration = Duration::from_millis(200);
-/// A digested message not received over the tree by then is grafted.
-const GRAFT_TIMEOUT: Duration = Duration::from_millis(500);
-/// An unacknowledged push is retried after this long.
-const ACK_TIMEOUT: Duration = Duration::from_millis(400);
+/// A digested message not received over the tree by then is grafted; long
+/// enough for the tree's own retries, so loss alone does not reshape the tree.
+const GRAFT_TIMEOUT: Duration = Duration::from_millis(1000);
+/// An unacknowledged push is retried after this long (ACKs go out at once).
+const ACK_TIMEOUT: Duration = Duration::from_millis(300);
 /// Pushes are tried this often before the link falls back to digests.
 const PUSH_ATTEMPTS: u8 = 3;
 /// Messages are kept this long to answer grafts.
@@ -62,6 +65,8 @@ const MAX_MISSING: usize = 4096;
 struct Cached {
     frame: Vec<u8>,
     budget: u8,
+    /// The yonder link it first arrived on (our parent for it), if any.
+    first_from: Option<LinkId>,
     /// Links that pushed or offered this message: never send it to them.
     offered_by: BTreeSet<LinkId>,
 }
@@ -293,7 +298,6 @@ impl Node {
                         && t.graft.len() < MAX_PENDING_PER_LINK
                     {
                         t.graft.push(id);
-                        t.lazy = false;
                     }
                     self.yonder.stats.grafts += 1;
                     self.arm_heartbeat(now);
@@ -371,7 +375,7 @@ impl Node {
         if self
             .yonder
             .cache
-            .insert(id, Cached { frame: frame.to_vec(), budget, offered_by })
+            .insert(id, Cached { frame: frame.to_vec(), budget, first_from: from, offered_by })
             .is_none()
         {
             self.yonder.cache_order.push_back((id, now));
@@ -518,18 +522,24 @@ impl Node {
                     inner.timestamp,
                     &inner.payload,
                 );
-                if let Some(t) = self.yonder.links.get_mut(&link)
-                    && t.ack.len() < MAX_PENDING_PER_LINK
-                {
-                    t.ack.push(id);
-                }
-                self.arm_heartbeat(now);
+                // Acknowledged at once: a late ACK costs a whole payload retry.
+                self.send_yonder(now, link, YonderMsg::Ack(vec![id]));
                 if self.seen.contains(&id) {
-                    // Received twice: the tree does not need this link.
                     self.yonder.stats.duplicate_pushes += 1;
-                    if let Some(c) = self.yonder.cache.get_mut(&id) {
-                        c.offered_by.insert(link);
+                    let parent = match self.yonder.cache.get_mut(&id) {
+                        Some(c) => {
+                            c.offered_by.insert(link);
+                            c.first_from == Some(link)
+                        }
+                        None => false,
+                    };
+                    // Our parent retrying because our ACK was lost: the ACK
+                    // above answers it, and the tree keeps the link.
+                    if parent {
+                        return;
                     }
+                    // Received twice over different links: the tree does not
+                    // need this one, in either direction.
                     if let Some(t) = self.yonder.links.get_mut(&link) {
                         t.lazy = true;
                     }
@@ -542,10 +552,6 @@ impl Node {
                 self.yonder.current_budget = Some(budget);
                 self.handle_packet(now, Some(link), inner, &frame);
                 self.yonder.current_budget = None;
-                if let Some(t) = self.yonder.links.get_mut(&link) {
-                    // Whoever pushes to us is our parent for now.
-                    t.lazy = false;
-                }
             }
             YonderMsg::IHave(ids) => {
                 for id in ids {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::{Net, identity};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
-use yonder_core::Event;
+use yonder_core::{Event, YONDER_TYPE, YonderMsg};
 use yonder_crypto::Identity;
 use yonder_wire::announce::Announce;
 use yonder_wire::fragment::FragmentHeader;
@@ -107,14 +107,26 @@ fn replays_outside_the_freshness_window_are_dropped() {
     net.nodes[0].send_public(now, "once only");
     net.run_for(Duration::from_secs(2));
     assert_eq!(public_texts(&net, 2).iter().filter(|t| *t == "once only").count(), 1);
+    // Signed frames node 0 sent to 1, whether bare or inside a yonder push.
     let captured: Vec<Vec<u8>> = net
         .frames
         .iter()
         .filter(|f| f.from == 0 && f.to == 1)
-        .filter(|f| {
-            f.msg_type().is_some_and(|t| t == MessageType::MESSAGE || t == MessageType::ANNOUNCE)
+        .filter_map(|f| {
+            let p = f.packet()?;
+            if p.msg_type == YONDER_TYPE
+                && let Some(YonderMsg::Push { frame, .. }) = YonderMsg::decode(&p.payload)
+            {
+                return Some(frame);
+            }
+            Some(f.bytes.clone())
         })
-        .map(|f| f.bytes.clone())
+        .filter(|b| {
+            Packet::decode(b).is_ok_and(|p| {
+                p.sender == net.id(0)
+                    && (p.msg_type == MessageType::MESSAGE || p.msg_type == MessageType::ANNOUNCE)
+            })
+        })
         .collect();
     assert!(captured.len() >= 2);
 

@@ -105,13 +105,10 @@ fn run(policy: RelayPolicy, ops: Vec<Op>, seed: u64) -> Result<(), TestCaseError
                 net.nodes[i].handle_clock_step(now, wall);
             }
             Op::Run(ms) => net.run_for(Duration::from_millis(ms)),
-            Op::Replay(k) => {
-                if !net.frames.is_empty() {
-                    let f = net.frames[k % net.frames.len()].clone();
-                    if let Some(link) = (f.from != f.to).then(|| net.link(f.to, f.from)) {
-                        net.inject(f.to, link, &f.bytes);
-                    }
-                }
+            Op::Replay(k) if !net.frames.is_empty() => {
+                let f = net.frames[k % net.frames.len()].clone();
+                let link = net.link(f.to, f.from);
+                net.inject(f.to, link, &f.bytes);
             }
             Op::Loss(p) => loss.set(p),
             _ => {}

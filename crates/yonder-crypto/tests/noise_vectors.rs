@@ -6,6 +6,13 @@
 //! handshake message byte for byte in both directions, the handshake hash when
 //! the vector has one, and each transport message, where our frame must be the
 //! 4-byte big-endian counter followed by exactly the vector's ciphertext.
+//!
+//! Every `Noise_X_25519_ChaChaPoly_SHA256` vector (the one-way pattern of
+//! courier seals) is run through `yonder_crypto::seal`: the first message is
+//! a seal, compared byte for byte, opened back to the sender's key and
+//! payload, and checked against the handshake hash when the vector has one.
+//! The transport messages that follow in those vectors are not ours to check:
+//! a seal is that one message and never enters transport mode.
 
 // Tests may panic on unexpected results; that is how they fail.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -15,6 +22,7 @@ use yonder_crypto::{Handshake, Identity, Session};
 
 const VECTOR_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors/noise/");
 const PROTOCOL: &str = "Noise_XX_25519_ChaChaPoly_SHA256";
+const SEAL_PROTOCOL: &str = "Noise_X_25519_ChaChaPoly_SHA256";
 
 #[derive(Deserialize)]
 struct File {
@@ -30,6 +38,7 @@ struct Vector {
     init_psks: Vec<String>,
     init_static: Option<String>,
     init_ephemeral: Option<String>,
+    init_remote_static: Option<String>,
     #[serde(default)]
     resp_prologue: String,
     #[serde(default)]
@@ -142,4 +151,52 @@ fn xx_25519_chachapoly_sha256_vectors() {
         "Noise vectors run: {run_count} ({PROTOCOL}), transport messages checked: {transport_count}"
     );
     assert!(run_count > 0, "no {PROTOCOL} vectors found");
+}
+
+/// Runs one `X` vector's first message through the seal.
+fn run_seal(v: &Vector, label: &str) {
+    use yonder_crypto::seal::{open_for_vectors, seal_for_vectors};
+
+    let init = Identity::from_secret_bytes(key32(v.init_static.as_deref().unwrap()), [0x11; 32]);
+    let resp = Identity::from_secret_bytes(key32(v.resp_static.as_deref().unwrap()), [0x22; 32]);
+    // The vector states the recipient's public key the sender knows in advance.
+    let remote = key32(v.init_remote_static.as_deref().expect("X vector names the recipient key"));
+    assert_eq!(remote, resp.noise_public(), "{label}: recipient public key");
+    let m = &v.messages[0];
+    let payload = hex::decode(&m.payload).unwrap();
+    let (sealed, hash) = seal_for_vectors(
+        &init,
+        &remote,
+        &hex::decode(&v.init_prologue).unwrap(),
+        key32(v.init_ephemeral.as_deref().unwrap()),
+        &payload,
+    )
+    .unwrap();
+    assert_eq!(hex::encode(&sealed), m.ciphertext, "{label}: sealed message");
+    let (sender, opened, open_hash) =
+        open_for_vectors(&resp, &hex::decode(&v.resp_prologue).unwrap(), &sealed).unwrap();
+    assert_eq!(sender, init.noise_public(), "{label}: sender key");
+    assert_eq!(opened, payload, "{label}: payload");
+    assert_eq!(hash, open_hash, "{label}: both sides agree on the hash");
+    if let Some(h) = &v.handshake_hash {
+        assert_eq!(hex::encode(hash), *h, "{label}: handshake hash");
+    }
+}
+
+#[test]
+fn x_25519_chachapoly_sha256_vectors_through_seal() {
+    let mut run_count = 0;
+    for file in ["cacophony.txt", "snow.txt"] {
+        let parsed = load(file);
+        for (n, v) in parsed.vectors.iter().enumerate() {
+            if v.protocol_name != SEAL_PROTOCOL {
+                continue;
+            }
+            assert!(v.init_psks.is_empty() && v.resp_psks.is_empty(), "{file}#{n}: PSKs");
+            run_seal(v, &format!("{file}#{n}"));
+            run_count += 1;
+        }
+    }
+    println!("Noise vectors run through seal: {run_count} ({SEAL_PROTOCOL})");
+    assert!(run_count > 0, "no {SEAL_PROTOCOL} vectors found");
 }

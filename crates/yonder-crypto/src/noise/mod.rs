@@ -8,7 +8,8 @@
 
 mod handshake;
 mod replay;
-mod resolver;
+// Shared with the one-way seal (`crate::seal`), which uses the same primitives.
+pub(crate) mod resolver;
 mod session;
 
 use yonder_wire::PeerId;

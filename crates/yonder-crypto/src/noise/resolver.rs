@@ -7,9 +7,11 @@
 //!   in a type that wipes its key on drop (snow 0.10 wipes nothing), since
 //!   the transport keys live as long as the session.
 //! - Randomness is injected: the caller's RNG draws the one ephemeral key a
-//!   party generates in XX up front, and snow's RNG hands out exactly those
-//!   bytes once. snow then never reads the operating system's RNG, and tests
-//!   can fix the ephemeral key through the same path production uses.
+//!   party generates in XX (or the sender of a one-way X seal) up front, and
+//!   snow's RNG hands out exactly those bytes once. snow then never reads the
+//!   operating system's RNG, and tests can fix the ephemeral key through the
+//!   same path production uses. A receiver of a one-way seal generates no
+//!   key and gets no bytes at all.
 
 use snow::params::{CipherChoice, DHChoice, HashChoice};
 use snow::resolvers::{CryptoResolver, DefaultResolver};
@@ -23,18 +25,25 @@ use zeroize::Zeroizing;
 
 /// Resolver for one handshake, carrying that handshake's ephemeral key seed.
 pub(crate) struct Resolver {
-    ephemeral_seed: Zeroizing<[u8; 32]>,
+    /// `None` for a party that generates no key (the receiver of a one-way
+    /// pattern): any request for randomness then fails instead of guessing.
+    ephemeral_seed: Option<Zeroizing<[u8; 32]>>,
 }
 
 impl Resolver {
     pub(crate) fn new(ephemeral_seed: Zeroizing<[u8; 32]>) -> Resolver {
-        Resolver { ephemeral_seed }
+        Resolver { ephemeral_seed: Some(ephemeral_seed) }
+    }
+
+    /// A resolver for a party that never generates a key.
+    pub(crate) fn without_randomness() -> Resolver {
+        Resolver { ephemeral_seed: None }
     }
 }
 
 impl CryptoResolver for Resolver {
     fn resolve_rng(&self) -> Option<Box<dyn Random>> {
-        Some(Box::new(OneShotRng { bytes: Some(self.ephemeral_seed.clone()) }))
+        Some(Box::new(OneShotRng { bytes: self.ephemeral_seed.clone() }))
     }
 
     fn resolve_dh(&self, choice: &DHChoice) -> Option<Box<dyn Dh>> {
