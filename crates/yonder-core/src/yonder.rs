@@ -298,6 +298,8 @@ impl Node {
                         && t.graft.len() < MAX_PENDING_PER_LINK
                     {
                         t.graft.push(id);
+                        // The link joins the tree again on both ends.
+                        t.lazy = false;
                     }
                     self.yonder.stats.grafts += 1;
                     self.arm_heartbeat(now);
