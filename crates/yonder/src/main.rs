@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+mod sim_cmd;
 mod wire_cmd;
 
 use std::process::ExitCode;
@@ -25,15 +26,28 @@ enum Command {
     /// Inspect and build Bitchat/yonder packets.
     #[command(subcommand)]
     Wire(wire_cmd::WireCommand),
+    /// Simulate a mesh of production nodes under a virtual clock and report metrics.
+    Sim(Box<sim_cmd::SimArgs>),
 }
 
 /// Exit code for bad input (a malformed packet, bad JSON, bad hex).
 const EXIT_BAD_INPUT: u8 = 2;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            // One line for bad flags (help and version output go through clap as usual).
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!("yonder: {} (see --help)", first.trim_start_matches("error: "));
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
     let result = match cli.command {
-        Command::Wire(cmd) => wire_cmd::run(cmd),
+        Command::Wire(cmd) => wire_cmd::run(cmd).map_err(anyhow::Error::from),
+        Command::Sim(args) => sim_cmd::run(*args).map_err(anyhow::Error::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -28,7 +28,7 @@ pub(crate) enum WireCmdError {
     Json(#[from] serde_json::Error),
     #[error("invalid packet JSON: {0}")]
     Field(String),
-    #[error("cannot read standard input: {0}")]
+    #[error("standard input or output: {0}")]
     Stdin(#[from] std::io::Error),
 }
 
@@ -56,17 +56,27 @@ pub(crate) fn run(cmd: WireCommand) -> Result<(), WireCmdError> {
             let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
             let bytes = from_hex(&compact).map_err(WireCmdError::Hex)?;
             let packet = Packet::decode(&bytes).map_err(WireCmdError::Decode)?;
-            println!("{}", packet_to_json(&packet));
+            print_line(&packet_to_json(&packet).to_string())?;
         }
         WireCommand::Encode { json } => {
             let text = arg_or_stdin(json)?;
             let value: Value = serde_json::from_str(&text)?;
             let packet = packet_from_json(&value)?;
             let bytes = packet.encode().map_err(WireCmdError::Encode)?;
-            println!("{}", to_hex(&bytes));
+            print_line(&to_hex(&bytes))?;
         }
     }
     Ok(())
+}
+
+/// Prints one line; a closed pipe (`| head`) ends the command quietly instead of panicking.
+fn print_line(line: &str) -> Result<(), WireCmdError> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{line}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.map_err(WireCmdError::Stdin),
+    }
 }
 
 fn arg_or_stdin(arg: String) -> Result<String, WireCmdError> {
