@@ -572,7 +572,7 @@ impl Node {
         let to_me = packet.recipient == Some(self.me);
         let accepted = match packet.msg_type {
             MessageType::ANNOUNCE => self.on_announce(now, link, &packet),
-            MessageType::MESSAGE => self.on_public_message(now, &packet),
+            MessageType::MESSAGE => self.on_public_message(&packet),
             MessageType::LEAVE => self.on_leave(&packet),
             MessageType::FRAGMENT => {
                 if packet.is_broadcast() || to_me {
@@ -626,7 +626,7 @@ impl Node {
             let to_me = inner.recipient == Some(self.me);
             let accepted = match inner.msg_type {
                 MessageType::ANNOUNCE => self.on_announce(now, None, &inner),
-                MessageType::MESSAGE => self.on_public_message(now, &inner),
+                MessageType::MESSAGE => self.on_public_message(&inner),
                 MessageType::NOISE_HANDSHAKE | MessageType::NOISE_ENCRYPTED if to_me => {
                     self.on_noise(now, None, &inner);
                     true
@@ -744,17 +744,11 @@ impl Node {
         }
     }
 
-    fn on_public_message(&mut self, now: Instant, p: &Packet) -> bool {
-        let verified = self
-            .peers
-            .get(&p.sender)
-            .and_then(|peer| peer.verifier.as_ref())
-            .is_some_and(|v| self.signature_ok(p, v));
-        if !verified {
+    fn on_public_message(&mut self, p: &Packet) -> bool {
+        if !self.verify_from_known(p) {
             self.stats.bad_signature += 1;
             return false;
         }
-        let _ = now;
         if self.blocked.contains(&p.sender) {
             return true;
         }
@@ -787,12 +781,7 @@ impl Node {
     }
 
     fn on_leave(&mut self, p: &Packet) -> bool {
-        let verified = self
-            .peers
-            .get(&p.sender)
-            .and_then(|peer| peer.verifier.as_ref())
-            .is_some_and(|v| self.signature_ok(p, v));
-        if !verified {
+        if !self.verify_from_known(p) {
             self.stats.bad_signature += 1;
             return false;
         }
