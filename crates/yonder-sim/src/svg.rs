@@ -86,7 +86,9 @@ impl Snapshot {
             (r * 2.0).max(3.0)
         );
         let _ = writeln!(s, "</g>");
-        let got = self.received.iter().filter(|x| **x).count();
+        let got = (0..self.received.len())
+            .filter(|&i| i as u32 != self.source && self.received[i])
+            .count();
         let comp = self.in_component.iter().filter(|x| **x).count();
         let ly = h + 2.0 * margin + 18.0;
         let _ = writeln!(

@@ -86,6 +86,9 @@ pub(crate) struct SimArgs {
     /// Skip Ed25519 verification (sign only); for the largest runs. Reported in the output.
     #[arg(long)]
     no_verify: bool,
+    /// Report progress on stderr even when it is not a terminal (a line per 5 %).
+    #[arg(long)]
+    progress: bool,
     /// Largest frame per link in bytes [default: 512].
     #[arg(long, value_name = "BYTES")]
     mtu: Option<usize>,
@@ -274,9 +277,11 @@ fn plan(args: &SimArgs) -> Result<Plan, SimCmdError> {
     Ok(Plan { config: c, seeds, plot })
 }
 
-/// Progress line on a terminal: one fraction per run, rewritten with `\r`.
+/// Progress on stderr: on a terminal one line rewritten with `\r`; with
+/// `--progress` elsewhere, a line per 5 %.
 struct ProgressLine {
     enabled: bool,
+    tty: bool,
     done: Mutex<Vec<f64>>,
 }
 
@@ -286,27 +291,25 @@ impl ProgressLine {
             return;
         }
         let Ok(mut done) = self.done.lock() else { return };
+        let step = if self.tty { 100.0 } else { 20.0 };
+        let before = done.iter().sum::<f64>() / done.len().max(1) as f64;
         if let Some(slot) = done.get_mut(run) {
-            // Only redraw on visible change (whole percent).
-            if (fraction * 100.0).floor() == (*slot * 100.0).floor() && fraction < 1.0 {
-                return;
-            }
             *slot = fraction;
         }
         let total = done.iter().sum::<f64>() / done.len().max(1) as f64;
+        // Only redraw on a visible change (1 % on a terminal, 5 % otherwise).
+        if (total * step).floor() == (before * step).floor() && total < 1.0 {
+            return;
+        }
         let finished = done.iter().filter(|f| **f >= 1.0).count();
+        let line = format!("[sim] {:5.1} %  ({finished}/{} runs done)", total * 100.0, done.len());
         let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
-            "\r[sim] {:5.1} %  ({finished}/{} runs done)   ",
-            total * 100.0,
-            done.len()
-        );
+        let _ = if self.tty { write!(err, "\r{line}   ") } else { writeln!(err, "{line}") };
         let _ = err.flush();
     }
 
     fn clear(&self) {
-        if self.enabled {
+        if self.enabled && self.tty {
             let mut err = std::io::stderr().lock();
             let _ = write!(err, "\r{:60}\r", "");
             let _ = err.flush();
@@ -325,10 +328,9 @@ pub(crate) fn run(args: SimArgs) -> Result<(), SimCmdError> {
             c
         })
         .collect();
-    let progress = ProgressLine {
-        enabled: std::io::stderr().is_terminal(),
-        done: Mutex::new(vec![0.0; seeds]),
-    };
+    let tty = std::io::stderr().is_terminal();
+    let progress =
+        ProgressLine { enabled: tty || args.progress, tty, done: Mutex::new(vec![0.0; seeds]) };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(seeds).max(1);
     let started = WallClock::now();
     let next = Mutex::new(0usize);
@@ -482,6 +484,7 @@ mod tests {
                 plot: None,
                 scenario: None,
                 no_verify: false,
+                progress: false,
                 mtu: None,
                 latency: None,
                 rate: None,
