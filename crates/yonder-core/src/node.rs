@@ -674,13 +674,21 @@ impl Node {
             self.stats.impersonation += 1;
             return false;
         }
-        let verifier = match VerifyingKey::from_bytes(&a.signing_key) {
-            Ok(v) => v,
-            Err(_) => {
-                self.stats.bad_signature += 1;
-                return false;
-            }
-        };
+        // Parsing a key (with its torsion check) costs a scalar multiplication;
+        // a known peer re-announcing the same key reuses the parsed one.
+        let cached = self
+            .peers
+            .get(&p.sender)
+            .filter(|q| q.signing_key == a.signing_key)
+            .and_then(|q| q.verifier);
+        let verifier =
+            match cached.map(Ok).unwrap_or_else(|| VerifyingKey::from_bytes(&a.signing_key)) {
+                Ok(v) => v,
+                Err(_) => {
+                    self.stats.bad_signature += 1;
+                    return false;
+                }
+            };
         if !self.signature_ok(p, &verifier) {
             self.stats.bad_signature += 1;
             return false;
