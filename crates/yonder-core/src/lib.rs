@@ -39,4 +39,4 @@ pub use spray::{
 pub use store::{MemoryStore, OutboxEntry, Store};
 pub use time::Instant;
 pub use types::{Config, Event, LinkEvent, LinkId, LinkKind, RelayPolicy, Transmit};
-pub use yonder::{HOP_CAP, YONDER_TYPE, YonderMsg, YonderStats};
+pub use yonder::{ANNOUNCE_SCOPE, HOP_CAP, YONDER_TYPE, YonderMsg, YonderStats};

@@ -81,7 +81,7 @@ pub(crate) struct Peer {
     pub(crate) nick: String,
     pub(crate) noise_key: [u8; 32],
     pub(crate) signing_key: [u8; 32],
-    verifier: Option<VerifyingKey>,
+    pub(crate) verifier: Option<VerifyingKey>,
     pub(crate) last_seen: Instant,
     /// Links this peer is directly on.
     pub(crate) links: BTreeSet<LinkId>,
@@ -89,6 +89,9 @@ pub(crate) struct Peer {
     pub(crate) hops: u8,
     /// Whether the peer speaks yonder's extension.
     pub(crate) yonder: bool,
+    /// The verified announce frame, passed on with this peer's broadcasts
+    /// to yonder neighbours that do not know it yet.
+    pub(crate) announce: Option<Vec<u8>>,
 }
 
 #[derive(Debug)]
@@ -120,6 +123,8 @@ pub struct Node {
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     next_announce: Instant,
+    /// Our latest announce frame (introduces us along the tree).
+    pub(crate) own_announce: Option<Vec<u8>>,
     next_housekeeping: Instant,
     pub(crate) stats: Stats,
     /// Noise sessions, private messages and the outbox (`private.rs`).
@@ -177,6 +182,7 @@ impl Node {
             events: VecDeque::new(),
             // Link-up announces go out at once; the periodic one later, so the two differ.
             next_announce: now + Duration::from_secs(1),
+            own_announce: None,
             next_housekeeping: now + Duration::from_secs(1),
             stats: Stats::default(),
             private: Default::default(),
@@ -482,14 +488,16 @@ impl Node {
         let Ok(payload) = a.encode() else { return };
         let mut p = Packet::new(MessageType::ANNOUNCE, self.me, self.wall_ms(now), payload);
         let id = self.sign_and_mark(now, &mut p);
+        let Ok(bytes) = p.encode() else { return };
+        self.own_announce = Some(bytes.clone());
         if only.is_none() && self.config.policy == RelayPolicy::Yonder {
-            // Periodic announces ride the tree on yonder links like any
-            // broadcast; sent directly on every link they would reach each
-            // neighbour twice and prune tree edges at random.
+            // Periodic announces ride the tree on yonder links, within
+            // Bitchat's 7-hop horizon (`yonder.rs`); sent directly on every
+            // link they would reach each neighbour twice and prune tree
+            // edges at random.
             self.originate(now, p, id);
             return;
         }
-        let Ok(bytes) = p.encode() else { return };
         let targets: Vec<LinkId> = match only {
             Some(l) => vec![l],
             None => self.links.keys().copied().collect(),
@@ -571,7 +579,7 @@ impl Node {
         }
         let to_me = packet.recipient == Some(self.me);
         let accepted = match packet.msg_type {
-            MessageType::ANNOUNCE => self.on_announce(now, link, &packet),
+            MessageType::ANNOUNCE => self.on_announce(now, link, &packet, raw),
             MessageType::MESSAGE => self.on_public_message(&packet),
             MessageType::LEAVE => self.on_leave(&packet),
             MessageType::FRAGMENT => {
@@ -625,7 +633,7 @@ impl Node {
             }
             let to_me = inner.recipient == Some(self.me);
             let accepted = match inner.msg_type {
-                MessageType::ANNOUNCE => self.on_announce(now, None, &inner),
+                MessageType::ANNOUNCE => self.on_announce(now, None, &inner, &frame),
                 MessageType::MESSAGE => self.on_public_message(&inner),
                 MessageType::NOISE_HANDSHAKE | MessageType::NOISE_ENCRYPTED if to_me => {
                     self.on_noise(now, None, &inner);
@@ -658,7 +666,13 @@ impl Node {
     }
 
     /// Verifies an announce and updates the peer table. False if rejected.
-    fn on_announce(&mut self, now: Instant, link: Option<LinkId>, p: &Packet) -> bool {
+    pub(crate) fn on_announce(
+        &mut self,
+        now: Instant,
+        link: Option<LinkId>,
+        p: &Packet,
+        raw: &[u8],
+    ) -> bool {
         let Ok(a) = Announce::decode(&p.payload) else {
             self.stats.malformed += 1;
             return false;
@@ -719,7 +733,9 @@ impl Node {
             links: BTreeSet::new(),
             hops,
             yonder,
+            announce: None,
         });
+        peer.announce = Some(raw.to_vec());
         peer.nick = a.nickname.clone();
         peer.verifier = Some(verifier);
         peer.last_seen = now;
@@ -741,7 +757,7 @@ impl Node {
         true
     }
 
-    fn signature_ok(&self, p: &Packet, verifier: &VerifyingKey) -> bool {
+    pub(crate) fn signature_ok(&self, p: &Packet, verifier: &VerifyingKey) -> bool {
         let Some(sig) = p.signature else { return false };
         if !self.config.verify_signatures {
             return true;

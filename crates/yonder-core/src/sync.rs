@@ -104,6 +104,14 @@ impl Node {
         {
             return;
         }
+        if p.msg_type == MessageType::ANNOUNCE
+            && self.config.policy == crate::RelayPolicy::Yonder
+            && (p.rsr || self.yonder_budget() == Some(0))
+        {
+            // Offering an announce we would not relay would carry it one
+            // hop further every sync round, past its scope.
+            return;
+        }
         let mut q = p.clone();
         q.ttl = 0;
         q.rsr = true;

@@ -14,6 +14,7 @@
 //! | 3 GRAFT | `seq(4) n(1) n×id(16)` | "send me these, and push to me from now on" |
 //! | 4 PRUNE | `seq(4)` | "I got that twice; only send me digests" |
 //! | 5 ACK | `seq(4) n(1) n×id(16)` | per-hop acknowledgement of PUSHes |
+//! | 6 PUSH+INTRO | `seq(4) budget(1) len(2) announce frame` | a PUSH preceded by the origin's announce |
 //!
 //! `seq` makes every control packet unique, so none is mistaken for a
 //! duplicate. Each link starts eager; a PUSH of something already received
@@ -24,6 +25,17 @@
 //! to a neighbour that already pushed or offered it. Hop count: the origin
 //! draws a budget from [`HOP_CAP`] − 0..7 so a neighbour cannot tell the
 //! origin from the budget, and every hop spends one.
+//!
+//! A yonder peer's announce travels [`ANNOUNCE_SCOPE`] hops, as far as
+//! Bitchat's, not the whole mesh: that keeps presence traffic from growing
+//! with the square of the crowd. The first PUSH of
+//! an origin's message over a link (and again after [`Config::peer_expiry`]
+//! / 2) carries that origin's signed announce, so a receiver far away can
+//! verify the message. The receiver checks the inner message against the
+//! announce's key before it takes the announce, so an old announce cannot
+//! be replayed without a fresh message its owner signed.
+//!
+//! [`Config::peer_expiry`]: crate::Config::peer_expiry
 
 use core::time::Duration;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -37,12 +49,15 @@ use crate::{Instant, LinkId, Node};
 pub const YONDER_TYPE: MessageType = MessageType(0x60);
 /// The largest hop budget an origin draws.
 pub const HOP_CAP: u8 = 64;
+/// The hop budget of a yonder peer's own announce (Bitchat's TTL).
+pub const ANNOUNCE_SCOPE: u8 = 7;
 
 const PUSH: u8 = 1;
 const IHAVE: u8 = 2;
 const GRAFT: u8 = 3;
 const PRUNE: u8 = 4;
 const ACK: u8 = 5;
+const PUSH_INTRO: u8 = 6;
 
 /// Digests and grafts are batched and sent on this period.
 const HEARTBEAT: Duration = Duration::from_millis(200);
@@ -64,6 +79,8 @@ const MAX_MISSING: usize = 4096;
 #[derive(Debug)]
 struct Cached {
     frame: Vec<u8>,
+    /// Who signed it: their announce goes along where it is not known.
+    origin: PeerId,
     budget: u8,
     /// The yonder link it first arrived on (our parent for it), if any.
     first_from: Option<LinkId>,
@@ -78,7 +95,12 @@ struct LinkTree {
     ihave: Vec<PacketId>,
     graft: Vec<PacketId>,
     ack: Vec<PacketId>,
+    /// Origins whose announce the neighbour acknowledged, and when.
+    introduced: BTreeMap<PeerId, Instant>,
 }
+
+/// Origins remembered as introduced, per link.
+const MAX_INTRODUCED: usize = 4096;
 
 #[derive(Debug)]
 struct Missing {
@@ -131,6 +153,8 @@ pub enum YonderMsg {
     Push {
         /// Hops it may still travel.
         budget: u8,
+        /// The origin's announce frame, for a receiver that may not know it.
+        intro: Option<Vec<u8>>,
         /// The original frame.
         frame: Vec<u8>,
     },
@@ -160,7 +184,14 @@ impl YonderMsg {
         Some(match kind {
             PUSH => {
                 let (&budget, frame) = body.split_first()?;
-                YonderMsg::Push { budget, frame: frame.to_vec() }
+                YonderMsg::Push { budget, intro: None, frame: frame.to_vec() }
+            }
+            PUSH_INTRO => {
+                let (&budget, rest) = body.split_first()?;
+                let len = usize::from(u16::from_be_bytes([*rest.first()?, *rest.get(1)?]));
+                let intro = rest.get(2..2 + len)?;
+                let frame = rest.get(2 + len..)?;
+                YonderMsg::Push { budget, intro: Some(intro.to_vec()), frame: frame.to_vec() }
             }
             IHAVE => YonderMsg::IHave(ids(body)?),
             GRAFT => YonderMsg::Graft(ids(body)?),
@@ -172,10 +203,20 @@ impl YonderMsg {
 
     fn encode(&self, seq: u32) -> Vec<u8> {
         let (kind, mut body) = match self {
-            YonderMsg::Push { budget, frame } => {
+            YonderMsg::Push { budget, intro: None, frame } => {
                 let mut b = vec![*budget];
                 b.extend_from_slice(frame);
                 (PUSH, b)
+            }
+            YonderMsg::Push { budget, intro: Some(intro), frame } => {
+                // Announces are a few hundred bytes; anything that does not
+                // fit the length field was not produced by us.
+                let len = u16::try_from(intro.len()).unwrap_or(0);
+                let mut b = vec![*budget];
+                b.extend_from_slice(&len.to_be_bytes());
+                b.extend_from_slice(&intro[..usize::from(len)]);
+                b.extend_from_slice(frame);
+                (PUSH_INTRO, b)
             }
             YonderMsg::IHave(ids) => (IHAVE, id_list(ids)),
             YonderMsg::Graft(ids) => (GRAFT, id_list(ids)),
@@ -366,6 +407,7 @@ impl Node {
         frame: &[u8],
         budget: u8,
         from: Option<LinkId>,
+        origin: PeerId,
     ) {
         if self.yonder.cache.len() >= MAX_CACHE
             && let Some((old, _)) = self.yonder.cache_order.pop_front()
@@ -377,7 +419,10 @@ impl Node {
         if self
             .yonder
             .cache
-            .insert(id, Cached { frame: frame.to_vec(), budget, first_from: from, offered_by })
+            .insert(
+                id,
+                Cached { frame: frame.to_vec(), origin, budget, first_from: from, offered_by },
+            )
             .is_none()
         {
             self.yonder.cache_order.push_back((id, now));
@@ -394,12 +439,35 @@ impl Node {
         }
     }
 
+    /// Whether the neighbour on `link` acknowledged `origin`'s announce
+    /// recently enough that it still knows the key.
+    fn introduced(&self, now: Instant, link: LinkId, origin: PeerId) -> bool {
+        let fresh = self.config.peer_expiry / 2;
+        self.yonder
+            .links
+            .get(&link)
+            .and_then(|t| t.introduced.get(&origin))
+            .is_some_and(|at| now.saturating_since(*at) < fresh)
+    }
+
+    fn announce_of(&self, origin: PeerId) -> Option<Vec<u8>> {
+        if origin == self.me {
+            return self.own_announce.clone();
+        }
+        self.peers.get(&origin).and_then(|p| p.announce.clone())
+    }
+
     fn push_to(&mut self, now: Instant, link: LinkId, id: PacketId, attempt: u8) {
         let Some(c) = self.yonder.cache.get(&id) else { return };
         if c.budget == 0 {
             return;
         }
-        let msg = YonderMsg::Push { budget: c.budget - 1, frame: c.frame.clone() };
+        let origin = c.origin;
+        let frame = c.frame.clone();
+        let budget = c.budget - 1;
+        let intro =
+            if self.introduced(now, link, origin) { None } else { self.announce_of(origin) };
+        let msg = YonderMsg::Push { budget, intro, frame };
         if attempt == 1 {
             self.yonder.stats.pushes += 1;
         }
@@ -438,13 +506,19 @@ impl Node {
     pub(crate) fn yonder_originate(
         &mut self,
         now: Instant,
-        _p: &Packet,
+        p: &Packet,
         id: PacketId,
         bytes: &[u8],
     ) {
-        // A random start below the cap hides whether a neighbour is the origin.
-        let budget = HOP_CAP - (self.rng.next_u32() % 8) as u8;
-        self.cache(now, id, bytes, budget, None);
+        let budget = if p.msg_type == MessageType::ANNOUNCE {
+            // Presence reaches as far as Bitchat's; the announce names its
+            // origin anyway, so there is nothing to hide with the budget.
+            ANNOUNCE_SCOPE
+        } else {
+            // A random start below the cap hides whether a neighbour is the origin.
+            HOP_CAP - (self.rng.next_u32() % 8) as u8
+        };
+        self.cache(now, id, bytes, budget, None, self.me);
         self.disseminate(now, id, None);
     }
 
@@ -460,6 +534,15 @@ impl Node {
     ) {
         let budget = match self.yonder.current_budget {
             Some(b) => b,
+            None if p.msg_type == MessageType::ANNOUNCE => {
+                // Heard outside a push on a yonder link (on link-up, or in a
+                // sync answer): its owner spreads it over the tree itself.
+                if ingress.is_some_and(|l| self.is_yonder_link(l)) {
+                    return;
+                }
+                // From Bitchat: no further than Bitchat would carry it.
+                p.ttl.min(ANNOUNCE_SCOPE)
+            }
             // Entering the yonder mesh from a Bitchat link: a fresh budget.
             None => HOP_CAP - (self.rng.next_u32() % 8) as u8,
         };
@@ -473,7 +556,7 @@ impl Node {
             }
         };
         let from = ingress.filter(|l| self.is_yonder_link(*l));
-        self.cache(now, id, &frame, budget, from);
+        self.cache(now, id, &frame, budget, from, p.sender);
         self.yonder.missing.remove(&id);
         self.disseminate(now, id, ingress);
     }
@@ -484,6 +567,44 @@ impl Node {
         _link: Option<LinkId>,
         _id: &PacketId,
     ) {
+    }
+
+    /// Learns the origin of `inner` from the announce pushed with it, if we
+    /// do not know that origin yet. The announce may be old (its owner only
+    /// re-announces to neighbours), so instead of a freshness window it must
+    /// verify `inner`, which passed the window.
+    fn take_intro(&mut self, now: Instant, inner: &Packet, intro: &[u8]) {
+        if self.peers.get(&inner.sender).is_some_and(|p| p.verifier.is_some()) {
+            return;
+        }
+        let Ok(a) = Packet::decode(intro) else {
+            self.stats.malformed += 1;
+            return;
+        };
+        if a.msg_type != MessageType::ANNOUNCE || a.sender != inner.sender {
+            self.stats.malformed += 1;
+            return;
+        }
+        let Ok(ann) = yonder_wire::announce::Announce::decode(&a.payload) else {
+            self.stats.malformed += 1;
+            return;
+        };
+        let Ok(key) = yonder_crypto::VerifyingKey::from_bytes(&ann.signing_key) else {
+            self.stats.bad_signature += 1;
+            return;
+        };
+        if !self.signature_ok(inner, &key) {
+            self.stats.bad_signature += 1;
+            return;
+        }
+        self.yonder.current_budget = Some(0);
+        self.on_announce(now, None, &a, intro);
+        self.yonder.current_budget = None;
+    }
+
+    /// The hop budget of the PUSH being processed, if any.
+    pub(crate) fn yonder_budget(&self) -> Option<u8> {
+        self.yonder.current_budget
     }
 
     /// Whether a PUSH is being processed (its inner announce is not direct).
@@ -513,7 +634,7 @@ impl Node {
             return;
         };
         match msg {
-            YonderMsg::Push { budget, frame } => {
+            YonderMsg::Push { budget, intro, frame } => {
                 let Ok(inner) = Packet::decode(&frame) else {
                     self.stats.malformed += 1;
                     return;
@@ -550,6 +671,9 @@ impl Node {
                 }
                 if !inner.is_broadcast() {
                     return;
+                }
+                if let Some(intro) = intro {
+                    self.take_intro(now, &inner, &intro);
                 }
                 self.yonder.current_budget = Some(budget);
                 self.handle_packet(now, Some(link), inner, &frame);
@@ -600,6 +724,16 @@ impl Node {
                 for id in ids {
                     if let Some(key) = self.yonder.unacked_index.remove(&(link, id)) {
                         self.yonder.unacked.remove(&key);
+                    }
+                    // The neighbour has the message, so it has its origin's key.
+                    let origin = self.yonder.cache.get(&id).map(|c| c.origin);
+                    if let (Some(origin), Some(t)) = (origin, self.yonder.links.get_mut(&link)) {
+                        if t.introduced.len() >= MAX_INTRODUCED
+                            && !t.introduced.contains_key(&origin)
+                        {
+                            t.introduced.clear();
+                        }
+                        t.introduced.insert(origin, now);
                     }
                 }
             }

@@ -271,3 +271,66 @@ fn a_signed_leave_removes_the_peer_and_a_forged_one_does_not() {
     net.run_for(Duration::from_secs(1));
     assert!(net.has_event(2, |e| matches!(e, Event::PeerDown { peer } if *peer == victim)));
 }
+
+/// A yonder PUSH+INTRO payload as `yonder.rs` documents it.
+fn push_intro(seq: u32, budget: u8, intro: &[u8], frame: &[u8]) -> Vec<u8> {
+    let mut b = vec![6];
+    b.extend_from_slice(&seq.to_be_bytes());
+    b.push(budget);
+    b.extend_from_slice(&(intro.len() as u16).to_be_bytes());
+    b.extend_from_slice(intro);
+    b.extend_from_slice(frame);
+    b
+}
+
+#[test]
+fn an_old_announce_pushed_with_a_forged_message_introduces_nobody() {
+    let mut net = Net::with_config(
+        2,
+        yonder_core::Config { policy: yonder_core::RelayPolicy::Yonder, ..Default::default() },
+    );
+    net.connect(0, 1);
+    assert!(net.run_within(Duration::from_secs(10), Net::all_know_each_other));
+    let (mallory, me) = (net.id(0), net.id(1));
+    let link = net.link(1, 0);
+    // Victor is far away; Mallory recorded one of his announces an hour ago.
+    let victor = Identity::generate(&mut ChaCha8Rng::seed_from_u64(668));
+    let vid = yonder_crypto::peer_id_from_noise_key(&victor.noise_public());
+    let ann = Announce::new(String::from("victor"), victor.noise_public(), victor.signing_public());
+    let old = net.wall_ms() - 3_600_000;
+    let intro =
+        signed(Packet::new(MessageType::ANNOUNCE, vid, old, ann.encode().unwrap()), &victor);
+    let wrap = |seq: u32, inner: &[u8], net: &Net| {
+        let mut p =
+            Packet::new(YONDER_TYPE, mallory, net.wall_ms(), push_intro(seq, 60, &intro, inner));
+        p.ttl = 0;
+        p.recipient = Some(me);
+        p.encode().unwrap()
+    };
+    let knows_victor =
+        |net: &Net| net.has_event(1, |e| matches!(e, Event::PeerUp { peer, .. } if *peer == vid));
+
+    // A fresh message in Victor's name signed by Mallory: the replayed
+    // announce must not put Victor in the peer table.
+    let forged = Packet::new(MessageType::MESSAGE, vid, net.wall_ms(), b"forged intro".to_vec());
+    let frame = wrap(1, &signed(forged, &mallory_identity()), &net);
+    net.inject(1, link, &frame);
+    net.run_for(Duration::from_secs(1));
+    assert!(!knows_victor(&net));
+    assert!(public_texts(&net, 1).is_empty());
+    assert!(net.nodes[1].stats().bad_signature >= 1);
+
+    // A message Victor really signed: now the same old announce is his
+    // credential, and the message is delivered.
+    let real = Packet::new(MessageType::MESSAGE, vid, net.wall_ms(), b"from afar".to_vec());
+    let frame = wrap(2, &signed(real, &victor), &net);
+    net.inject(1, link, &frame);
+    net.run_for(Duration::from_secs(1));
+    assert!(knows_victor(&net));
+    assert_eq!(public_texts(&net, 1), vec!["from afar".to_string()]);
+}
+
+/// The identity node 0 of a [`Net`] has.
+fn mallory_identity() -> Identity {
+    identity(1)
+}

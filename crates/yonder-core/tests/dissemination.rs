@@ -96,6 +96,24 @@ fn yonder_reaches_eleven_hops_on_a_line_exactly_once() {
 }
 
 #[test]
+fn yonder_announces_stay_within_seven_hops_and_broadcasts_introduce_their_origin() {
+    let mut net = mesh(12, &line(12), RelayPolicy::Yonder, 0, 4);
+    // Three announce periods: presence has settled.
+    net.run_for(Duration::from_secs(100));
+    let origin = net.id(0);
+    let knows = |net: &Net, i: usize| {
+        net.has_event(i, |e| matches!(e, Event::PeerUp { peer, .. } if *peer == origin))
+    };
+    assert!((1..=7).all(|i| knows(&net, i)));
+    assert!((8..12).all(|i| !knows(&net, i)), "announce went past its scope");
+    let now = net.now;
+    let id = net.nodes[0].send_public(now, "from the far end");
+    net.run_for(Duration::from_secs(10));
+    assert_eq!(receivers(&net, &id).len(), 11);
+    assert!((8..12).all(|i| knows(&net, i)));
+}
+
+#[test]
 fn yonder_grid_delivers_everything_with_fewer_payload_frames_than_flood() {
     let edges = grid(6, 6);
     let mut results = Vec::new();
