@@ -33,8 +33,10 @@ pub struct Stats {
     pub malformed: u64,
     /// Packets outside the clock-skew window.
     pub stale: u64,
-    /// Packets whose signature did not verify, or from unknown senders.
+    /// Packets whose signature did not verify against the sender's key.
     pub bad_signature: u64,
+    /// Signed packets from senders whose key we do not know (yet).
+    pub unknown_sender: u64,
     /// Announces claiming a peer ID or key that does not belong to them.
     pub impersonation: u64,
     /// Packets already seen.
@@ -770,7 +772,7 @@ impl Node {
 
     fn on_public_message(&mut self, p: &Packet) -> bool {
         if !self.verify_from_known(p) {
-            self.stats.bad_signature += 1;
+            self.count_unverified(p);
             return false;
         }
         if self.blocked.contains(&p.sender) {
@@ -796,6 +798,15 @@ impl Node {
         true
     }
 
+    /// Counts a packet that [`Node::verify_from_known`] refused.
+    fn count_unverified(&mut self, p: &Packet) {
+        if self.peers.get(&p.sender).is_some_and(|q| q.verifier.is_some()) {
+            self.stats.bad_signature += 1;
+        } else {
+            self.stats.unknown_sender += 1;
+        }
+    }
+
     /// Whether `p` carries a valid signature of a peer whose announce we verified.
     pub(crate) fn verify_from_known(&self, p: &Packet) -> bool {
         self.peers
@@ -806,7 +817,7 @@ impl Node {
 
     fn on_leave(&mut self, p: &Packet) -> bool {
         if !self.verify_from_known(p) {
-            self.stats.bad_signature += 1;
+            self.count_unverified(p);
             return false;
         }
         if self.peers.remove(&p.sender).is_some() {

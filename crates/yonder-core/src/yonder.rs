@@ -47,8 +47,12 @@ use crate::{Instant, LinkId, Node};
 
 /// The packet type of yonder's link-local dissemination messages.
 pub const YONDER_TYPE: MessageType = MessageType(0x60);
-/// The largest hop budget an origin draws.
-pub const HOP_CAP: u8 = 64;
+/// The largest hop budget an origin draws. Tree paths are longer than
+/// shortest paths (a shared tree serves every origin), and a crowd of 500 in
+/// 300 m × 300 m already shows 59-hop paths, so the cap is the field's
+/// maximum: the freshness window, not the hop count, bounds how far a
+/// broadcast goes.
+pub const HOP_CAP: u8 = 255;
 /// The hop budget of a yonder peer's own announce (Bitchat's TTL).
 pub const ANNOUNCE_SCOPE: u8 = 7;
 
@@ -485,11 +489,18 @@ impl Node {
             return;
         }
         let skip = c.offered_by.clone();
+        // Announces are scoped and repeated every period: a digest of one
+        // would make a neighbour outside the scope graft a tree edge back
+        // for something the tree was never meant to bring it.
+        let digest = c.frame.get(1) != Some(&MessageType::ANNOUNCE.0);
         for link in self.yonder_links() {
             if Some(link) == ingress || skip.contains(&link) {
                 continue;
             }
             let lazy = self.yonder.links.get(&link).is_none_or(|t| t.lazy);
+            if lazy && !digest {
+                continue;
+            }
             if lazy {
                 if let Some(t) = self.yonder.links.get_mut(&link)
                     && t.ihave.len() < MAX_PENDING_PER_LINK
@@ -645,8 +656,16 @@ impl Node {
                     inner.timestamp,
                     &inner.payload,
                 );
-                // Acknowledged at once: a late ACK costs a whole payload retry.
+                // Acknowledged at once, and again with the next heartbeat
+                // (before the sender's retry is due): a lost ACK costs a
+                // whole payload retry, a second ACK a few bytes.
                 self.send_yonder(now, link, YonderMsg::Ack(vec![id]));
+                if let Some(t) = self.yonder.links.get_mut(&link)
+                    && t.ack.len() < MAX_PENDING_PER_LINK
+                {
+                    t.ack.push(id);
+                    self.arm_heartbeat(now);
+                }
                 if self.seen.contains(&id) {
                     self.yonder.stats.duplicate_pushes += 1;
                     let parent = match self.yonder.cache.get_mut(&id) {

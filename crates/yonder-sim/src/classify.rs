@@ -10,11 +10,13 @@
 //!   rules cover packet types added later without knowing their layout.
 //! - **Unicast**: NOISE_ENCRYPTED packets (and fragments of them) from one
 //!   node to another, attributed to the pair; likewise such a packet wrapped
-//!   in another type (a courier packet, [`yonder_core::SPRAY_TYPE`]).
+//!   in another type.
+//! - **Courier**: a SPRAY or DELIVER of a courier envelope
+//!   ([`yonder_core::SPRAY_TYPE`]), attributed to its message ID.
 //! - **Handshake**: NOISE_HANDSHAKE packets (counted as control bytes).
 //! - **Control**: everything else (announces, sync, yonder control types).
 
-use yonder_core::{YONDER_TYPE, YonderMsg};
+use yonder_core::{SPRAY_TYPE, SprayMsg, YONDER_TYPE, YonderMsg};
 use yonder_wire::fragment::FragmentHeader;
 use yonder_wire::{MessageType, Packet, PeerId};
 
@@ -25,6 +27,8 @@ pub(crate) enum FrameClass {
     Payload,
     /// A private message between `sender` and `recipient`.
     Unicast { sender: PeerId, recipient: PeerId },
+    /// A courier envelope (SPRAY or DELIVER) of the message with this ID.
+    Courier { msg_id: [u8; 16] },
     /// A Noise handshake message.
     Handshake,
     /// Anything else.
@@ -58,6 +62,15 @@ pub(crate) fn classify(frame: &[u8], known: &impl Known) -> FrameClass {
                 Ok((h, _)) if h.original_type == MessageType::NOISE_ENCRYPTED => unicast(&p),
                 Ok((h, _)) if h.original_type == MessageType::NOISE_HANDSHAKE => {
                     FrameClass::Handshake
+                }
+                _ => FrameClass::Control,
+            }
+        }
+        SPRAY_TYPE => {
+            let Ok(p) = Packet::decode(frame) else { return FrameClass::Control };
+            match SprayMsg::decode(&p.payload) {
+                Some(SprayMsg::Spray(e) | SprayMsg::Deliver(e)) => {
+                    FrameClass::Courier { msg_id: e.msg_id }
                 }
                 _ => FrameClass::Control,
             }

@@ -133,6 +133,10 @@ pub struct SimConfig {
     pub message_bytes: usize,
     /// Private messages to send.
     pub unicasts: usize,
+    /// Copies each courier message starts with under the yonder policy (L of
+    /// binary spray-and-wait): 1 is direct delivery, a number at least the
+    /// node count behaves like epidemic routing.
+    pub spray_copies: u16,
     /// Unicasts are created at uniform times in `[warmup, warmup + window)`.
     pub unicast_window: Duration,
     /// Run length; `None` picks one: the last broadcast plus `tail`, and for
@@ -173,6 +177,7 @@ impl Default for SimConfig {
             warmup: Duration::from_secs(30),
             message_bytes: 128,
             unicasts: 0,
+            spray_copies: yonder_core::DEFAULT_SPRAY_COPIES,
             unicast_window: Duration::from_secs(3600),
             duration: None,
             tail: Duration::from_secs(30),
@@ -222,6 +227,9 @@ impl SimConfig {
         }
         if self.broadcast_gap.0 > self.broadcast_gap.1 {
             return bad("broadcast gap: min above max");
+        }
+        if self.spray_copies == 0 {
+            return bad("spray copies must be at least 1");
         }
         if self.message_bytes == 0 || self.message_bytes > 60_000 {
             return bad("message size must be 1 to 60,000 bytes");

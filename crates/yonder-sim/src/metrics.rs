@@ -43,8 +43,10 @@ pub struct FrameCounts {
     pub rate_limited: u64,
     /// Sum over nodes: frames that did not decode.
     pub malformed: u64,
-    /// Sum over nodes: packets rejected for a bad or unknown signature.
+    /// Sum over nodes: packets rejected for a bad signature.
     pub bad_signature: u64,
+    /// Sum over nodes: signed packets from a sender not known (yet) at the receiver.
+    pub unknown_sender: u64,
     /// Sum over nodes: transmits dropped by a full transmit queue.
     pub queue_overflow: u64,
     /// Sum over nodes: relays cancelled by a duplicate.

@@ -167,6 +167,8 @@ pub struct Simulation {
     heap: BinaryHeap<Scheduled>,
     nodes: Vec<SimNode>,
     peers: Vec<PeerId>,
+    /// Static Noise keys: a sender's contacts, for couriers.
+    noise_keys: Vec<[u8; 32]>,
     pos: Vec<Pos>,
     walkers: Vec<Walker>,
     waypoint: Option<Waypoint>,
@@ -230,13 +232,16 @@ impl Simulation {
 
         let mut nodes = Vec::with_capacity(n);
         let mut peers = Vec::with_capacity(n);
+        let mut noise_keys = Vec::with_capacity(n);
         for i in 0..n {
             let mut rng = node_rng(cfg.seed, i);
             let identity = Identity::generate(&mut rng);
+            noise_keys.push(identity.noise_public());
             let config = Config {
                 nickname: format!("n{i}"),
                 policy: cfg.policy,
                 verify_signatures: cfg.verify_signatures,
+                spray_copies: cfg.spray_copies,
                 ..Config::default()
             };
             let node = Node::new(
@@ -258,6 +263,7 @@ impl Simulation {
             heap: BinaryHeap::new(),
             nodes,
             peers,
+            noise_keys,
             pos,
             walkers,
             waypoint,
@@ -531,6 +537,13 @@ impl Simulation {
                 self.count.frames.payload += 1;
                 self.count.frames.payload_bytes += len;
             }
+            FrameClass::Courier { msg_id } => {
+                self.count.frames.unicast += 1;
+                let id = yonder_wire::to_hex(&msg_id);
+                if let Some(&k) = self.work.unicast_by_id.get(&id) {
+                    self.work.unicasts[k as usize].frames += 1.0;
+                }
+            }
             FrameClass::Unicast { sender, recipient } => {
                 self.count.frames.unicast += 1;
                 if let Some(ks) = self.work.unicast_pairs.get(&(sender.0, recipient.0)) {
@@ -694,7 +707,15 @@ impl Simulation {
         }
         let text = self.text(format!("unicast {k} n{from}->n{to}: "));
         let peer = self.peers[to as usize];
-        let sent = self.nodes[from as usize].node.send_private(Instant(self.now), peer, &text).ok();
+        let now = Instant(self.now);
+        let node = &mut self.nodes[from as usize].node;
+        // yonder peers send by courier (the sender knows the recipient's key
+        // as a contact); Bitchat peers over a Noise session.
+        let sent = if self.cfg.policy == yonder_core::RelayPolicy::Yonder {
+            node.send_courier(now, peer, self.noise_keys[to as usize], &text).ok()
+        } else {
+            node.send_private(now, peer, &text).ok()
+        };
         let idx = self.work.unicasts.len() as u32;
         self.work.unicasts.push(UnicastRec {
             to,
@@ -730,6 +751,7 @@ impl Simulation {
             f.rate_limited += s.rate_limited;
             f.malformed += s.malformed;
             f.bad_signature += s.bad_signature;
+            f.unknown_sender += s.unknown_sender;
             f.queue_overflow += s.queue_overflow;
             f.relays_cancelled += s.relays_cancelled;
         }

@@ -110,6 +110,10 @@ pub(crate) struct SimArgs {
     /// Bytes of text per message [default: 128].
     #[arg(long, value_name = "BYTES")]
     message_bytes: Option<usize>,
+    /// Copies per private message under yonder (binary spray-and-wait L):
+    /// 1 = direct delivery, ≥ nodes ≈ epidemic [default: 8].
+    #[arg(long, value_name = "L")]
+    spray_copies: Option<u16>,
 }
 
 /// A number or a string in a scenario file (`loss = 0.1` or `loss = "10%"`).
@@ -161,6 +165,7 @@ struct ScenarioFile {
     warmup: Option<Value>,
     gap: Option<Value>,
     message_bytes: Option<usize>,
+    spray_copies: Option<u16>,
 }
 
 fn read_scenario(path: &Path) -> Result<ScenarioFile, SimCmdError> {
@@ -266,6 +271,9 @@ fn plan(args: &SimArgs) -> Result<Plan, SimCmdError> {
     }
     if let Some(m) = pick!(args.message_bytes, file.message_bytes) {
         c.message_bytes = m;
+    }
+    if let Some(l) = pick!(args.spray_copies, file.spray_copies) {
+        c.spray_copies = l;
     }
     let seeds = pick!(args.seeds, file.seeds).unwrap_or(1);
     if seeds == 0 || seeds > 10_000 {
@@ -492,6 +500,7 @@ mod tests {
                 warmup: None,
                 gap: None,
                 message_bytes: None,
+                spray_copies: None,
             }
         }
     }
