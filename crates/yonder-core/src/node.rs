@@ -513,10 +513,15 @@ impl Node {
         self.seen.expire(now);
         self.reassembler.expire(self.wall_ms(now));
         let expiry = self.config.peer_expiry;
+        // A neighbour on a live link is present however long since we last
+        // heard its announce: under yonder its announces may reach us by a
+        // longer tree path, or not at all, and forgetting it would turn its
+        // link into a Bitchat link and cut us off from the tree.
+        let bound: BTreeSet<PeerId> = self.links.values().filter_map(|l| l.peer).collect();
         let gone: Vec<PeerId> = self
             .peers
             .iter()
-            .filter(|(_, p)| now.saturating_since(p.last_seen) >= expiry)
+            .filter(|(id, p)| now.saturating_since(p.last_seen) >= expiry && !bound.contains(id))
             .map(|(id, _)| *id)
             .collect();
         for id in gone {

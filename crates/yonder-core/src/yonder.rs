@@ -613,6 +613,38 @@ impl Node {
         self.yonder.current_budget = None;
     }
 
+    /// Our copy of the neighbour's link-up announce was lost, so the link is
+    /// not bound, and it pushes its periodic announce to us over the tree.
+    /// Take that as the direct announce it is (it carries the original TTL):
+    /// otherwise a neighbour that only we can hear never binds, and the two
+    /// of us ignore each other's pushes for good. True if it was handled.
+    fn bind_from_push(&mut self, now: Instant, link: LinkId, p: &Packet) -> bool {
+        let Some(YonderMsg::Push { frame, .. }) = YonderMsg::decode(&p.payload) else {
+            return false;
+        };
+        let Ok(inner) = Packet::decode(&frame) else { return false };
+        if inner.msg_type != MessageType::ANNOUNCE || inner.sender != p.sender {
+            return false;
+        }
+        let id = yonder_wire::gcs::packet_id(
+            inner.msg_type.0,
+            &inner.sender.0,
+            inner.timestamp,
+            &inner.payload,
+        );
+        self.handle_packet(now, Some(link), inner, &frame);
+        if self.links.get(&link).and_then(|l| l.peer) != Some(p.sender) {
+            return false;
+        }
+        // Acknowledged twice like any push, so a retry does not prune the link.
+        self.send_yonder(now, link, YonderMsg::Ack(vec![id]));
+        if let Some(t) = self.yonder.links.get_mut(&link) {
+            t.ack.push(id);
+            self.arm_heartbeat(now);
+        }
+        true
+    }
+
     /// The hop budget of the PUSH being processed, if any.
     pub(crate) fn yonder_budget(&self) -> Option<u8> {
         self.yonder.current_budget
@@ -634,6 +666,11 @@ impl Node {
             && self.peers.get(&p.sender).is_some_and(|q| q.yonder)
         {
             l.peer = Some(p.sender);
+        }
+        if self.links.get(&link).is_some_and(|l| l.peer.is_none())
+            && self.bind_from_push(now, link, p)
+        {
+            return;
         }
         if !self.is_yonder_link(link)
             || self.links.get(&link).and_then(|l| l.peer) != Some(p.sender)

@@ -141,3 +141,59 @@ fn yonder_grid_delivers_everything_with_fewer_payload_frames_than_flood() {
     assert_eq!(yonder_delivered, 20 * 35, "{results:?}");
     assert!(yonder_frames < flood_frames, "{results:?}");
 }
+
+/// Whether a frame carries an announce, directly or pushed over the tree.
+fn carries_announce(f: &Frame) -> bool {
+    let Some(p) = f.packet() else { return false };
+    match p.msg_type {
+        MessageType::ANNOUNCE => true,
+        t if t == YONDER_TYPE => matches!(
+            YonderMsg::decode(&p.payload),
+            Some(YonderMsg::Push { frame, .. })
+                if Packet::decode(&frame).is_ok_and(|q| q.msg_type == MessageType::ANNOUNCE)
+        ),
+        _ => false,
+    }
+}
+
+#[test]
+fn a_leaf_whose_link_up_announce_was_lost_binds_from_its_pushed_announce() {
+    let mut net = Net::with_config(3, Config { policy: RelayPolicy::Yonder, ..Config::default() });
+    let mut dropped = false;
+    net.filter = Some(Box::new(move |f| {
+        // Node 1 never hears node 2's link-up announce.
+        if !dropped && f.from == 2 && f.to == 1 && f.msg_type() == Some(MessageType::ANNOUNCE) {
+            dropped = true;
+            return false;
+        }
+        true
+    }));
+    net.connect(0, 1);
+    net.connect(1, 2);
+    // Node 2's periodic announce (due within 1–38 s) is pushed to node 1.
+    let leaf = net.id(2);
+    assert!(net.run_within(Duration::from_secs(60), |n| {
+        n.has_event(1, |e| matches!(e, Event::PeerUp { peer, .. } if *peer == leaf))
+    }));
+    // Node 1 now takes node 2's pushes: the leaf is heard.
+    let now = net.now;
+    let id = net.nodes[2].send_public(now, "from the leaf");
+    net.run_for(Duration::from_secs(5));
+    assert_eq!(receivers(&net, &id), BTreeSet::from([0, 1]));
+}
+
+#[test]
+fn a_neighbour_on_a_live_link_does_not_expire_when_its_announces_stop_arriving() {
+    let mut net = mesh(3, &line(3), RelayPolicy::Yonder, 0, 5);
+    net.run_for(Duration::from_secs(20));
+    // From now on no announce of any kind gets from node 1 to node 2.
+    net.filter = Some(Box::new(|f| !(f.from == 1 && f.to == 2 && carries_announce(f))));
+    // Well past the 180 s peer expiry.
+    net.run_for(Duration::from_secs(300));
+    let middle = net.id(1);
+    assert!(!net.has_event(2, |e| matches!(e, Event::PeerDown { peer } if *peer == middle)));
+    let now = net.now;
+    let id = net.nodes[0].send_public(now, "still connected");
+    net.run_for(Duration::from_secs(5));
+    assert_eq!(receivers(&net, &id), BTreeSet::from([1, 2]));
+}

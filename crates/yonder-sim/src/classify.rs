@@ -197,6 +197,11 @@ mod tests {
         let mut yp = Packet::new(YONDER_TYPE, PeerId([9; 8]), 5, push);
         yp.recipient = Some(PeerId([4; 8]));
         assert_eq!(classify(&yp.encode().unwrap(), &known), FrameClass::Payload);
+        // The same push with its origin's announce (kind 6): still the payload.
+        let mut push = vec![6, 0, 0, 0, 10, 40, 0, 3, 0xa1, 0xa2, 0xa3];
+        push.extend_from_slice(&frame);
+        let yp = Packet::new(YONDER_TYPE, PeerId([9; 8]), 5, push);
+        assert_eq!(classify(&yp.encode().unwrap(), &known), FrameClass::Payload);
         // yonder IHAVE: kind 2, seq(4), n(1), n×16.
         let mut ihave = vec![2, 0, 0, 0, 9, 1];
         ihave.extend_from_slice(&[5; 16]);
@@ -217,5 +222,24 @@ mod tests {
             FrameClass::Unicast { sender: me, recipient: PeerId([3; 8]) }
         );
         assert_eq!(classify(&[], &known), FrameClass::Control);
+
+        // Courier SPRAY and DELIVER count for their message; ACCEPT is control.
+        let env = yonder_core::Envelope {
+            msg_id: [0x42; 16],
+            copies: 4,
+            hash: [1; 32],
+            expiry_ms: 99,
+            recipient: PeerId([3; 8]),
+            sealed: vec![0; 120],
+        };
+        for msg in [SprayMsg::Spray(env.clone()), SprayMsg::Deliver(env)] {
+            let sp = Packet::new(SPRAY_TYPE, me, 1000, msg.encode());
+            assert_eq!(
+                classify(&sp.encode().unwrap(), &known),
+                FrameClass::Courier { msg_id: [0x42; 16] }
+            );
+        }
+        let acc = Packet::new(SPRAY_TYPE, me, 1000, SprayMsg::Accept([0x42; 16]).encode());
+        assert_eq!(classify(&acc.encode().unwrap(), &known), FrameClass::Control);
     }
 }

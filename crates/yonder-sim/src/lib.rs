@@ -56,7 +56,7 @@ mod sim;
 mod svg;
 
 pub use config::{Mobility, SimConfig, SimError};
-pub use metrics::{Aggregate, FrameCounts, Latency, Metrics, YonderCounts};
+pub use metrics::{Aggregate, CourierCounts, FrameCounts, Latency, Metrics, YonderCounts};
 pub use sim::{Progress, SimResult, Simulation, run};
 pub use svg::Snapshot;
 

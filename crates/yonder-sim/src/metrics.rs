@@ -68,6 +68,24 @@ pub struct YonderCounts {
     pub ihave_ids: u64,
 }
 
+/// Courier (spray-and-wait) counters summed over nodes (zero unless
+/// yonder nodes sent private messages).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CourierCounts {
+    /// Envelopes sent (SPRAY and DELIVER, offers that were declined included).
+    pub envelopes_sent: u64,
+    /// Offers taken by the neighbour.
+    pub accepted: u64,
+    /// Offers refused (already held, full or unacceptable).
+    pub declined: u64,
+    /// Messages opened by their recipient (first time).
+    pub delivered: u64,
+    /// Envelopes that reached their recipient again.
+    pub duplicates: u64,
+    /// Delivery proofs that reached the sender.
+    pub confirmed: u64,
+}
+
 /// The result of one run. Fields that do not apply to the workload (no
 /// broadcasts, no unicasts) are `null` in JSON.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -134,6 +152,8 @@ pub struct Metrics {
     pub frames: FrameCounts,
     /// yonder dissemination counters.
     pub yonder: YonderCounts,
+    /// Courier counters.
+    pub courier: CourierCounts,
 }
 
 impl Metrics {

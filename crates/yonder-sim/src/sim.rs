@@ -15,7 +15,9 @@ use yonder_wire::PeerId;
 use crate::classify::{FrameClass, Known, classify};
 use crate::config::{Mobility, SimConfig, SimError, us};
 use crate::geometry::{Pos, Radio, Topology, components, largest};
-use crate::metrics::{FrameCounts, Latency, Metrics, YonderCounts, percentile, round};
+use crate::metrics::{
+    CourierCounts, FrameCounts, Latency, Metrics, YonderCounts, percentile, round,
+};
 use crate::mobility::{Walker, Waypoint};
 use crate::rng::{Purpose, below, between_us, node_rng, stream, uniform, unit};
 use crate::svg::Snapshot;
@@ -739,6 +741,7 @@ impl Simulation {
 
     fn finish(mut self) -> SimResult {
         let mut yonder = YonderCounts::default();
+        let mut courier = CourierCounts::default();
         for sn in &self.nodes {
             let y = sn.node.yonder_stats();
             yonder.pushes += y.pushes;
@@ -746,6 +749,13 @@ impl Simulation {
             yonder.duplicate_pushes += y.duplicate_pushes;
             yonder.grafts += y.grafts;
             yonder.ihave_ids += y.ihave_ids;
+            let c = sn.node.spray_stats();
+            courier.envelopes_sent += c.envelopes_sent;
+            courier.accepted += c.accepted;
+            courier.declined += c.declined;
+            courier.delivered += c.delivered;
+            courier.duplicates += c.duplicates;
+            courier.confirmed += c.confirmed;
             let s = sn.node.stats();
             let f = &mut self.count.frames;
             f.rate_limited += s.rate_limited;
@@ -835,6 +845,7 @@ impl Simulation {
             peer_up_events: self.count.peer_up,
             frames: self.count.frames,
             yonder,
+            courier,
         };
         let snapshot = self.snapshot.take().map(|mut s| {
             if let Some(rec) = self.work.broadcasts.first() {
