@@ -15,10 +15,14 @@
 //! SHA-256(r) is its `H`, so a courier cannot re-label or re-hash a seal.
 //!
 //! Spraying: the sender keeps the envelope with L copies. On meeting a yonder
-//! peer P that does not have it yet, a holder with more than one copy hands P
-//! half of the copies it can spare (SPRAY with the new L) and gives them up
-//! only when P answers ACCEPT; with one copy left it waits, and only ever
-//! hands the envelope to the recipient itself (DELIVER). L = 1 is direct
+//! peer P that does not have it yet, a holder with more than one copy offers
+//! P half of the copies it can spare: first the ID alone (OFFER); if P
+//! answers WANT, the envelope with the new L (SPRAY), which the holder gives
+//! up only when P answers ACCEPT. With one copy left it waits, and only ever
+//! hands the envelope to the recipient itself (OFFER with the deliver flag,
+//! then DELIVER). A peer that already holds the message, or knows its proof,
+//! answers the OFFER with DECLINE or DONE, so no envelope crosses the air
+//! for nothing. L = 1 is direct
 //! delivery; a very large L approximates epidemic routing. A courier never
 //! keeps more copies than its own L, whatever it was given.
 //!
@@ -44,6 +48,8 @@
 //! | 3 ACCEPT | `msg_id (16)` | "I took the copies" |
 //! | 4 DECLINE | `msg_id (16)` | "I have it already, am full, or it is not acceptable" |
 //! | 5 DONE | `r (32)` | the delivery proof |
+//! | 6 OFFER | `msg_id (16) deliver (1: 0 or 1)` | "want this (for you, if deliver)?" |
+//! | 7 WANT | `msg_id (16)` | "send me the envelope you offered" |
 //!
 //! Bounds, each with its drop policy: envelopes carried for others ≤ 256 in
 //! total and ≤ 32 per depositor (the neighbour who handed it over); beyond
@@ -94,6 +100,8 @@ const DELIVER: u8 = 2;
 const ACCEPT: u8 = 3;
 const DECLINE: u8 = 4;
 const DONE: u8 = 5;
+const OFFER: u8 = 6;
+const WANT: u8 = 7;
 
 /// Envelopes carried for others, in total and per depositor.
 const MAX_CARRIED: usize = 256;
@@ -275,6 +283,16 @@ pub enum SprayMsg {
     Decline([u8; 16]),
     /// A delivery proof: the secret r whose SHA-256 is an envelope's H.
     Done([u8; 32]),
+    /// "I have this for you to carry (or, with `deliver`, it is yours)":
+    /// the envelope follows only if the neighbour answers WANT.
+    Offer {
+        /// The message offered.
+        id: [u8; 16],
+        /// Whether the neighbour is its recipient.
+        deliver: bool,
+    },
+    /// "Send me the envelope you offered."
+    Want([u8; 16]),
 }
 
 impl SprayMsg {
@@ -287,6 +305,16 @@ impl SprayMsg {
             ACCEPT => SprayMsg::Accept(body.try_into().ok()?),
             DECLINE => SprayMsg::Decline(body.try_into().ok()?),
             DONE => SprayMsg::Done(body.try_into().ok()?),
+            OFFER => {
+                let (id, flag) = body.split_at_checked(16)?;
+                let deliver = match flag {
+                    [0] => false,
+                    [1] => true,
+                    _ => return None,
+                };
+                SprayMsg::Offer { id: id.try_into().ok()?, deliver }
+            }
+            WANT => SprayMsg::Want(body.try_into().ok()?),
             _ => return None,
         })
     }
@@ -298,6 +326,12 @@ impl SprayMsg {
             SprayMsg::Deliver(e) => (DELIVER, e.encode()),
             SprayMsg::Accept(id) => (ACCEPT, id.to_vec()),
             SprayMsg::Decline(id) => (DECLINE, id.to_vec()),
+            SprayMsg::Offer { id, deliver } => {
+                let mut b = id.to_vec();
+                b.push(u8::from(*deliver));
+                (OFFER, b)
+            }
+            SprayMsg::Want(id) => (WANT, id.to_vec()),
             SprayMsg::Done(r) => (DONE, r.to_vec()),
         };
         let mut out = Vec::with_capacity(1 + body.len());
@@ -361,6 +395,8 @@ struct Held {
 struct Offer {
     /// Copies offered (0 for a DELIVER).
     grant: u16,
+    /// Whether it goes to its recipient (DELIVER) rather than a courier.
+    deliver: bool,
     deadline: Instant,
 }
 
@@ -603,6 +639,8 @@ impl Node {
             SprayMsg::Accept(id) => self.spray_on_answer(now, from, id, true),
             SprayMsg::Decline(id) => self.spray_on_answer(now, from, id, false),
             SprayMsg::Done(r) => self.spray_on_done(now, from, r),
+            SprayMsg::Offer { id, deliver } => self.spray_on_offer(now, from, id, deliver),
+            SprayMsg::Want(id) => self.spray_on_want(now, from, id),
         }
     }
 
@@ -762,8 +800,8 @@ impl Node {
                 continue;
             }
             let recipient = h.env.recipient;
-            let (msg, grant) = if recipient == peer {
-                (SprayMsg::Deliver(h.env.clone()), 0)
+            let (deliver, grant) = if recipient == peer {
+                (true, 0)
             } else if around.contains(&recipient) {
                 // The recipient is a neighbour now: it gets the envelope
                 // directly, and copies sprayed now would only be purged.
@@ -774,18 +812,54 @@ impl Node {
                 if spare < 2 {
                     continue;
                 }
-                let grant = spare / 2;
-                let mut env = h.env.clone();
-                env.copies = grant;
-                (SprayMsg::Spray(env), grant)
+                (false, spare / 2)
             };
             h.in_flight = h.in_flight.saturating_add(grant);
             let deadline = now + OFFER_TIMEOUT;
-            self.spray.offers.insert((peer, id), Offer { grant, deadline });
+            self.spray.offers.insert((peer, id), Offer { grant, deliver, deadline });
             self.spray.deadlines.insert((deadline, peer, id));
-            self.spray_send(now, peer, &msg);
+            // The ID first: a neighbour that holds the message already, or
+            // was its recipient, costs 17 bytes instead of an envelope.
+            self.spray_send(now, peer, &SprayMsg::Offer { id, deliver });
             inflight += 1;
         }
+    }
+
+    /// An OFFER from `from`: ask for the envelope unless we have it, know it
+    /// was delivered, or could not take it anyway.
+    fn spray_on_offer(&mut self, now: Instant, from: PeerId, id: [u8; 16], deliver: bool) {
+        if let Some(p) = self.spray.proofs.get(&id) {
+            // Delivered: the proof purges the offerer's copy (it checks the hash).
+            let r = p.r;
+            self.spray_send(now, from, &SprayMsg::Done(r));
+            return;
+        }
+        if let Some(h) = self.spray.held.get_mut(&id) {
+            insert_bounded(&mut h.skip, from);
+            self.spray_decline(now, from, id);
+            return;
+        }
+        let from_depositor = self.spray.depositors.get(&from).copied().unwrap_or(0);
+        if !deliver && (self.spray.carried >= MAX_CARRIED || from_depositor >= MAX_PER_DEPOSITOR) {
+            self.spray.stats.refused_full += 1;
+            self.spray_decline(now, from, id);
+            return;
+        }
+        self.spray_send(now, from, &SprayMsg::Want(id));
+    }
+
+    /// A WANT for something we offered `from`: send the envelope.
+    fn spray_on_want(&mut self, now: Instant, from: PeerId, id: [u8; 16]) {
+        let Some(offer) = self.spray.offers.get(&(from, id)).copied() else { return };
+        let Some(h) = self.spray.held.get(&id) else { return };
+        let msg = if offer.deliver {
+            SprayMsg::Deliver(h.env.clone())
+        } else {
+            let mut env = h.env.clone();
+            env.copies = offer.grant;
+            SprayMsg::Spray(env)
+        };
+        self.spray_send(now, from, &msg);
     }
 
     /// An envelope offered (SPRAY) or delivered (DELIVER) by neighbour `from`.

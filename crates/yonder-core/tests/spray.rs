@@ -23,6 +23,7 @@ const DELIVER: u8 = 2;
 const ACCEPT: u8 = 3;
 const DECLINE: u8 = 4;
 const DONE: u8 = 5;
+const OFFER: u8 = 6;
 /// Envelope layout: msg_id 16 | copies 2 | H 32 | expiry 8 | recipient 8 | sealed.
 const COPIES_AT: usize = 16;
 const HASH_AT: usize = 18;
@@ -549,4 +550,27 @@ fn large_envelopes_travel_in_fragments() {
     meet(&mut net, 2, 1);
     assert!(net.run_within(10 * S, |n| !private_texts(n, 1).is_empty()));
     assert_eq!(private_texts(&net, 1)[0].2, text);
+}
+
+#[test]
+fn a_courier_that_holds_the_message_is_offered_its_id_not_the_envelope() {
+    let mut net = Net::new(3);
+    let (to, key) = absent(99);
+    meet(&mut net, 0, 1);
+    let now = net.now;
+    let id = net.nodes[0].send_courier(now, to, key, "twice offered").unwrap();
+    net.run_for(2 * S);
+    net.disconnect(0, 1);
+    // Node 2 gets its copies from node 1, then meets the sender.
+    meet(&mut net, 1, 2);
+    net.run_for(2 * S);
+    assert_eq!(net.nodes[2].courier_copies(&id), Some(2));
+    net.disconnect(1, 2);
+    meet(&mut net, 0, 2);
+    net.run_for(40 * S);
+    assert!(count_kind(&net, 0, 2, OFFER) >= 1);
+    assert!(count_kind(&net, 2, 0, DECLINE) >= 1);
+    assert_eq!(count_kind(&net, 0, 2, SPRAY), 0, "the envelope went to a holder");
+    assert_eq!(net.nodes[0].spray_stats().envelopes_sent, 1);
+    assert_eq!(net.nodes[0].courier_copies(&id), Some(4));
 }
