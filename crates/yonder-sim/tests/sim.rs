@@ -228,3 +228,39 @@ fn bad_configurations_are_refused() {
         assert!(run(cfg).is_err());
     }
 }
+
+/// A small mobile crowd where pairs meet often: couriers deliver, and their
+/// envelopes are what `tx_per_unicast` counts.
+fn mobile_couriers(spray_copies: u16) -> Metrics {
+    let cfg = SimConfig {
+        nodes: 24,
+        width: 200.0,
+        height: 200.0,
+        mobility: Mobility::Waypoint { speed: (3.0, 6.0), pause: (0.0, 5.0) },
+        broadcasts: 0,
+        unicasts: 8,
+        unicast_window: Duration::from_secs(60),
+        duration: Some(Duration::from_secs(1800)),
+        spray_copies,
+        ..small(RelayPolicy::Yonder)
+    };
+    let m = run(cfg).unwrap().metrics;
+    sane(&m);
+    m
+}
+
+#[test]
+fn couriers_deliver_in_a_mobile_crowd_and_direct_delivery_hands_nothing_over() {
+    let spray = mobile_couriers(8);
+    let delivered = spray.unicast_delivery_ratio.unwrap();
+    assert!(delivered >= 0.75, "{}", spray.summary());
+    // Every delivered message crossed the air at least once as an envelope.
+    assert!(spray.tx_per_unicast.unwrap() >= delivered, "{:?}", spray.courier);
+    assert!(spray.courier.accepted > 0, "{:?}", spray.courier);
+    assert_eq!(spray.courier.delivered as f64, delivered * 8.0);
+
+    let direct = mobile_couriers(1);
+    // L = 1: the sender hands the envelope to nobody but the recipient.
+    assert_eq!(direct.courier.accepted, 0, "{:?}", direct.courier);
+    assert_eq!(direct.courier.envelopes_sent, direct.courier.delivered + direct.courier.duplicates);
+}
