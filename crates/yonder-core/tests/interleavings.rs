@@ -24,6 +24,8 @@ enum Op {
     Disconnect(usize, usize),
     Public(usize),
     Private(usize, usize),
+    /// A private message by courier (spray-and-wait; refused outside yonder).
+    Courier(usize, usize),
     Restart(usize),
     ClockStep(usize, i64),
     Run(u64),
@@ -39,6 +41,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (node.clone(), node.clone()).prop_map(|(a, b)| Op::Disconnect(a, b)),
         3 => node.clone().prop_map(Op::Public),
         3 => (node.clone(), node.clone()).prop_map(|(a, b)| Op::Private(a, b)),
+        2 => (node.clone(), node.clone()).prop_map(|(a, b)| Op::Courier(a, b)),
         1 => node.clone().prop_map(Op::Restart),
         1 => (node.clone(), -300i64..300).prop_map(|(i, s)| Op::ClockStep(i, s)),
         4 => (1u64..20_000).prop_map(Op::Run),
@@ -98,6 +101,14 @@ fn run(policy: RelayPolicy, ops: Vec<Op>, seed: u64) -> Result<(), TestCaseError
                 let to = net.id(b);
                 net.nodes[a].send_private(now, to, &text).unwrap();
                 sent_private.push((a, b, text));
+            }
+            Op::Courier(a, b) if a != b => {
+                let text = format!("courier {k} from {a} to {b}");
+                let to = net.id(b);
+                let key = common::identity(b as u64 + 1).noise_public();
+                if net.nodes[a].send_courier(now, to, key, &text).is_ok() {
+                    sent_private.push((a, b, text));
+                }
             }
             Op::Restart(i) => net.restart(i),
             Op::ClockStep(i, s) => {
