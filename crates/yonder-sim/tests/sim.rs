@@ -231,6 +231,7 @@ fn bad_configurations_are_refused() {
 
 /// A small mobile crowd where pairs meet often: couriers deliver, and their
 /// envelopes are what `tx_per_unicast` counts.
+#[allow(clippy::unwrap_used)]
 fn mobile_couriers(spray_copies: u16) -> Metrics {
     let cfg = SimConfig {
         nodes: 24,
