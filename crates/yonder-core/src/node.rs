@@ -422,6 +422,10 @@ impl Node {
     /// Sends a packet we authored to every link (the originator always uses full fan-out).
     pub(crate) fn originate(&mut self, now: Instant, p: Packet, id: PacketId) {
         let Ok(bytes) = p.encode() else { return };
+        // Offered in gossip sync like anyone's: if every copy we send is
+        // lost (a node with one link loses one in ten at 10 % loss), sync
+        // is the only way the message still gets out.
+        self.remember_for_sync(now, &p, &bytes);
         let mut links: Vec<LinkId> = self.links.keys().copied().collect();
         if self.config.policy == RelayPolicy::Yonder && p.is_broadcast() {
             self.yonder_originate(now, &p, id, &bytes);
@@ -492,6 +496,9 @@ impl Node {
         let id = self.sign_and_mark(now, &mut p);
         let Ok(bytes) = p.encode() else { return };
         self.own_announce = Some(bytes.clone());
+        if only.is_none() {
+            self.remember_for_sync(now, &p, &bytes);
+        }
         if only.is_none() && self.config.policy == RelayPolicy::Yonder {
             // Periodic announces ride the tree on yonder links, within
             // Bitchat's 7-hop horizon (`yonder.rs`); sent directly on every

@@ -197,3 +197,24 @@ fn a_neighbour_on_a_live_link_does_not_expire_when_its_announces_stop_arriving()
     net.run_for(Duration::from_secs(5));
     assert_eq!(receivers(&net, &id), BTreeSet::from([1, 2]));
 }
+
+#[test]
+fn a_broadcast_whose_only_copy_was_lost_still_arrives_by_gossip_sync() {
+    let mut net =
+        Net::with_config(2, Config { policy: RelayPolicy::BitchatIos, ..Config::default() });
+    net.connect(0, 1);
+    net.run_for(Duration::from_secs(10));
+    // Node 0 has one link; the one frame of its message is lost.
+    let mut dropped = false;
+    net.filter = Some(Box::new(move |f| {
+        if !dropped && f.from == 0 && f.msg_type() == Some(MessageType::MESSAGE) {
+            dropped = true;
+            return false;
+        }
+        true
+    }));
+    let now = net.now;
+    let id = net.nodes[0].send_public(now, "said once");
+    // Node 1 asks for what it lacks every 30 s, and node 0 offers its own messages too.
+    assert!(net.run_within(Duration::from_secs(40), |n| receivers(n, &id).contains(&1)));
+}
