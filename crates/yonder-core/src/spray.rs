@@ -397,6 +397,9 @@ struct Offer {
     grant: u16,
     /// Whether it goes to its recipient (DELIVER) rather than a courier.
     deliver: bool,
+    /// Whether the envelope went out (on the first WANT; a repeated WANT
+    /// must not make us send kilobytes for every 17 bytes it costs).
+    sent: bool,
     deadline: Instant,
 }
 
@@ -816,7 +819,7 @@ impl Node {
             };
             h.in_flight = h.in_flight.saturating_add(grant);
             let deadline = now + OFFER_TIMEOUT;
-            self.spray.offers.insert((peer, id), Offer { grant, deliver, deadline });
+            self.spray.offers.insert((peer, id), Offer { grant, deliver, sent: false, deadline });
             self.spray.deadlines.insert((deadline, peer, id));
             // The ID first: a neighbour that holds the message already, or
             // was its recipient, costs 17 bytes instead of an envelope.
@@ -850,7 +853,12 @@ impl Node {
 
     /// A WANT for something we offered `from`: send the envelope.
     fn spray_on_want(&mut self, now: Instant, from: PeerId, id: [u8; 16]) {
-        let Some(offer) = self.spray.offers.get(&(from, id)).copied() else { return };
+        let Some(offer) = self.spray.offers.get_mut(&(from, id)) else { return };
+        if offer.sent {
+            return;
+        }
+        offer.sent = true;
+        let offer = *offer;
         let Some(h) = self.spray.held.get(&id) else { return };
         let msg = if offer.deliver {
             SprayMsg::Deliver(h.env.clone())

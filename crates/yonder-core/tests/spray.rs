@@ -574,3 +574,30 @@ fn a_courier_that_holds_the_message_is_offered_its_id_not_the_envelope() {
     assert_eq!(net.nodes[0].spray_stats().envelopes_sent, 1);
     assert_eq!(net.nodes[0].courier_copies(&id), Some(4));
 }
+
+#[test]
+fn repeated_wants_get_one_envelope() {
+    let mut net = Net::new(2);
+    // Node 1's ACCEPT never arrives, so node 0's offer stays open.
+    net.filter = Some(Box::new(|f| {
+        !(f.from == 1
+            && f.packet().is_some_and(|p| p.msg_type == SPRAY_TYPE && p.payload[0] == ACCEPT))
+    }));
+    let (to, key) = absent(98);
+    meet(&mut net, 0, 1);
+    let now = net.now;
+    let id = net.nodes[0].send_courier(now, to, key, "ask once").unwrap();
+    net.run_for(S);
+    assert_eq!(count_kind(&net, 0, 1, SPRAY), 1);
+    let msg_id: Vec<u8> =
+        (0..id.len()).step_by(2).map(|i| u8::from_str_radix(&id[i..i + 2], 16).unwrap()).collect();
+    for _ in 0..50 {
+        inject_from(&mut net, 1, 0, with_kind(7, &msg_id));
+    }
+    net.run_for(S);
+    assert_eq!(
+        count_kind(&net, 0, 1, SPRAY),
+        1,
+        "one envelope per offer, however often it is asked for"
+    );
+}
