@@ -811,7 +811,7 @@ impl Node {
     }
 
     /// Counts a packet that [`Node::verify_from_known`] refused.
-    fn count_unverified(&mut self, p: &Packet) {
+    pub(crate) fn count_unverified(&mut self, p: &Packet) {
         if self.peers.get(&p.sender).is_some_and(|q| q.verifier.is_some()) {
             self.stats.bad_signature += 1;
         } else {

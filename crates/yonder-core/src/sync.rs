@@ -146,7 +146,7 @@ impl Node {
             return;
         }
         if !self.verify_from_known(p) {
-            self.stats.bad_signature += 1;
+            self.count_unverified(p);
             return;
         }
         let Ok(req) = RequestSync::decode(&p.payload) else {

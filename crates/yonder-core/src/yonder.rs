@@ -608,9 +608,8 @@ impl Node {
             self.stats.bad_signature += 1;
             return;
         }
-        self.yonder.current_budget = Some(0);
+        // No link: a relayed announce, so it binds nothing.
         self.on_announce(now, None, &a, intro);
-        self.yonder.current_budget = None;
     }
 
     /// Our copy of the neighbour's link-up announce was lost, so the link is

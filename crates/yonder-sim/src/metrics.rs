@@ -68,6 +68,17 @@ pub struct YonderCounts {
     pub ihave_ids: u64,
 }
 
+impl YonderCounts {
+    /// Adds one node's counters.
+    pub(crate) fn add(&mut self, y: &yonder_core::YonderStats) {
+        self.pushes += y.pushes;
+        self.retries += y.retries;
+        self.duplicate_pushes += y.duplicate_pushes;
+        self.grafts += y.grafts;
+        self.ihave_ids += y.ihave_ids;
+    }
+}
+
 /// Courier (spray-and-wait) counters summed over nodes (zero unless
 /// yonder nodes sent private messages).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -84,6 +95,18 @@ pub struct CourierCounts {
     pub duplicates: u64,
     /// Delivery proofs that reached the sender.
     pub confirmed: u64,
+}
+
+impl CourierCounts {
+    /// Adds one node's counters.
+    pub(crate) fn add(&mut self, c: &yonder_core::SprayStats) {
+        self.envelopes_sent += c.envelopes_sent;
+        self.accepted += c.accepted;
+        self.declined += c.declined;
+        self.delivered += c.delivered;
+        self.duplicates += c.duplicates;
+        self.confirmed += c.confirmed;
+    }
 }
 
 /// The result of one run. Fields that do not apply to the workload (no

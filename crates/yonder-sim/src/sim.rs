@@ -743,19 +743,8 @@ impl Simulation {
         let mut yonder = YonderCounts::default();
         let mut courier = CourierCounts::default();
         for sn in &self.nodes {
-            let y = sn.node.yonder_stats();
-            yonder.pushes += y.pushes;
-            yonder.retries += y.retries;
-            yonder.duplicate_pushes += y.duplicate_pushes;
-            yonder.grafts += y.grafts;
-            yonder.ihave_ids += y.ihave_ids;
-            let c = sn.node.spray_stats();
-            courier.envelopes_sent += c.envelopes_sent;
-            courier.accepted += c.accepted;
-            courier.declined += c.declined;
-            courier.delivered += c.delivered;
-            courier.duplicates += c.duplicates;
-            courier.confirmed += c.confirmed;
+            yonder.add(sn.node.yonder_stats());
+            courier.add(&sn.node.spray_stats());
             let s = sn.node.stats();
             let f = &mut self.count.frames;
             f.rate_limited += s.rate_limited;
