@@ -228,6 +228,20 @@ impl Node {
         v
     }
 
+    /// The Noise static key a known peer announced (its fingerprint is the
+    /// SHA-256 of this key).
+    pub fn peer_noise_key(&self, peer: PeerId) -> Option<[u8; 32]> {
+        self.peers.get(&peer).map(|p| p.noise_key)
+    }
+
+    /// Changes the nickname and, if any link is up, announces it at once.
+    pub fn set_nickname(&mut self, now: Instant, nickname: &str) {
+        self.config.nickname = nickname.to_owned();
+        if !self.links.is_empty() {
+            self.send_announce(now, None);
+        }
+    }
+
     /// Sizes of the node's bounded tables, to check caps from tests and drivers.
     pub fn memory_report(&self) -> MemoryReport {
         MemoryReport {

@@ -218,3 +218,19 @@ fn a_broadcast_whose_only_copy_was_lost_still_arrives_by_gossip_sync() {
     // Node 1 asks for what it lacks every 30 s, and node 0 offers its own messages too.
     assert!(net.run_within(Duration::from_secs(40), |n| receivers(n, &id).contains(&1)));
 }
+
+#[test]
+fn a_new_nickname_reaches_peers_two_hops_away() {
+    let mut net = mesh(3, &line(3), RelayPolicy::Yonder, 0, 6);
+    net.run_for(Duration::from_secs(10));
+    let far = net.id(0);
+    let now = net.now;
+    net.nodes[0].set_nickname(now, "renamed");
+    net.run_for(Duration::from_secs(5));
+    let nick = |net: &Net, i: usize| {
+        net.nodes[i].peers().into_iter().find(|p| p.0 == far).map(|p| p.1).unwrap_or_default()
+    };
+    assert_eq!(nick(&net, 1), "renamed");
+    assert_eq!(nick(&net, 2), "renamed");
+    assert_eq!(net.nodes[2].peer_noise_key(far), Some(common::identity(1).noise_public()));
+}

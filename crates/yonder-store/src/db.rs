@@ -28,7 +28,7 @@ use zeroize::Zeroizing;
 use crate::StoreError;
 
 /// The newest schema this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 /// Delivered-message records kept (oldest forgotten first), as in the core's `MemoryStore`.
 pub const MAX_DELIVERED: u64 = 100_000;
 /// History entries kept (oldest forgotten first).
@@ -44,6 +44,10 @@ const DELIVERED_AGE: Bytes = TableDefinition::new("delivered_age");
 const HISTORY: TableDefinition<'static, u64, &'static [u8]> = TableDefinition::new("history");
 const FAVOURITES: Bytes = TableDefinition::new("favourites");
 const BLOCKED: Bytes = TableDefinition::new("blocked");
+/// Since schema 2: peer → the fingerprint the user verified for it.
+const VERIFIED: Bytes = TableDefinition::new("verified");
+/// Since schema 2: the daemon's settings (the nickname), by name.
+const SETTINGS: Bytes = TableDefinition::new("settings");
 
 /// Which way a history entry went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,15 +130,17 @@ impl RedbStore {
                         supported: SCHEMA_VERSION,
                     });
                 }
-                // Version 1 is the first; later versions add their steps here,
-                // each in this same transaction.
-                Some(_) => {}
-                None => {
+                // Each step runs in this one transaction, so a crash leaves
+                // the old version or the new one. 1 → 2 only adds the
+                // verified and settings tables, which the loop below creates.
+                Some(_) | None => {
                     meta.insert("schema", SCHEMA_VERSION).map_err(StoreError::db)?;
                 }
             }
             // Create every table, so readers never meet a missing one.
-            for t in [PINS, OUTBOX, DELIVERED, DELIVERED_AGE, FAVOURITES, BLOCKED] {
+            for t in
+                [PINS, OUTBOX, DELIVERED, DELIVERED_AGE, FAVOURITES, BLOCKED, VERIFIED, SETTINGS]
+            {
                 txn.open_table(t).map_err(StoreError::db)?;
             }
             txn.open_table(HISTORY).map_err(StoreError::db)?;
@@ -320,17 +326,62 @@ impl RedbStore {
         self.flagged(BLOCKED, "blocked")
     }
 
+    /// Records that the user checked `peer`'s fingerprint out of band, or
+    /// (with `None`) forgets it.
+    pub fn set_verified(
+        &mut self,
+        peer: PeerId,
+        fingerprint: Option<[u8; 32]>,
+    ) -> Result<(), StoreError> {
+        let ok = match fingerprint {
+            Some(f) => self.put_bytes(VERIFIED, "verified", &peer.0, &[&peer.0[..], &f].concat()),
+            None => self.remove_bytes(VERIFIED, "verified", &peer.0),
+        };
+        self.result(ok)
+    }
+
+    /// Verified peers and the fingerprints they were verified with.
+    pub fn verified(&self) -> Result<Vec<(PeerId, [u8; 32])>, StoreError> {
+        self.all(VERIFIED, "verified")?
+            .into_iter()
+            .map(|b| {
+                let peer = b.get(..8).and_then(|x| x.try_into().ok()).map(PeerId);
+                let fp = b.get(8..40).and_then(|x| x.try_into().ok());
+                peer.zip(fp).ok_or_else(|| StoreError::Corrupt { what: "verified row".into() })
+            })
+            .collect()
+    }
+
+    /// Stores a setting (at most a few KiB; the nickname, say).
+    pub fn set_setting(&mut self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        let ok = self.put_bytes(SETTINGS, "settings", name.as_bytes(), value);
+        self.result(ok)
+    }
+
+    /// A setting, if set.
+    pub fn setting(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = self.blinded("settings", name.as_bytes());
+        let txn = self.db.begin_read().map_err(StoreError::db)?;
+        let t = txn.open_table(SETTINGS).map_err(StoreError::db)?;
+        let Some(v) = t.get(row.as_slice()).map_err(StoreError::db)? else { return Ok(None) };
+        self.open_row("settings", &row, v.value()).map(Some)
+    }
+
+    fn result(&mut self, ok: bool) -> Result<(), StoreError> {
+        match (ok, self.error.get_mut().take()) {
+            (true, _) => Ok(()),
+            (false, Some(e)) => Err(e),
+            (false, None) => Err(StoreError::Db("write failed".into())),
+        }
+    }
+
     fn set_flag(&mut self, t: Bytes, name: &str, peer: PeerId, on: bool) -> Result<(), StoreError> {
         let ok = if on {
             self.put_bytes(t, name, &peer.0, &peer.0)
         } else {
             self.remove_bytes(t, name, &peer.0)
         };
-        match (ok, self.error.get_mut().take()) {
-            (true, _) => Ok(()),
-            (false, Some(e)) => Err(e),
-            (false, None) => Err(StoreError::Db("write failed".into())),
-        }
+        self.result(ok)
     }
 
     fn flagged(&self, t: Bytes, name: &str) -> Result<Vec<PeerId>, StoreError> {

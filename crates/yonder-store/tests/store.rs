@@ -156,7 +156,7 @@ fn a_newer_schema_is_refused() {
         txn.commit().unwrap();
     }
     let err = open(&dir, None, CHEAP).unwrap_err();
-    assert!(matches!(err, StoreError::TooNew { found: 99, supported: 1, .. }), "{err}");
+    assert!(matches!(err, StoreError::TooNew { found: 99, supported: 2, .. }), "{err}");
     assert_eq!(err.fault(), yonder_wire::Fault::Incompatible);
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -256,5 +256,44 @@ fn kill_9_at_random_moments_loses_nothing_acknowledged() {
     }
     assert!(kills >= 10, "only {kills} kills");
     assert_eq!(acked.len(), 1000);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_schema_1_database_is_migrated_and_keeps_its_rows() {
+    let dir = temp_dir("migrate");
+    {
+        let mut d = open(&dir, None, CHEAP).unwrap();
+        d.store.put_outbox(entry(1, "kept across the migration"));
+        d.store.set_favourite(PeerId([7; 8]), true).unwrap();
+    }
+    // Turn the file back into what schema 1 wrote: no verified or settings table.
+    {
+        let db = redb::Database::create(dir.join(DATABASE_FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let meta: redb::TableDefinition<'_, &str, u32> = redb::TableDefinition::new("meta");
+            txn.open_table(meta).unwrap().insert("schema", 1).unwrap();
+            for name in ["verified", "settings"] {
+                let def: redb::TableDefinition<'_, &[u8], &[u8]> = redb::TableDefinition::new(name);
+                assert!(txn.delete_table(def).unwrap());
+            }
+        }
+        txn.commit().unwrap();
+    }
+    let mut d = open(&dir, None, CHEAP).unwrap();
+    assert_eq!(d.store.schema_version().unwrap(), 2);
+    assert_eq!(d.store.outbox(), vec![entry(1, "kept across the migration")]);
+    assert_eq!(d.store.favourites().unwrap(), vec![PeerId([7; 8])]);
+    assert_eq!(d.store.setting("nick").unwrap(), None);
+    d.store.set_setting("nick", b"alice").unwrap();
+    d.store.set_verified(PeerId([9; 8]), Some([4; 32])).unwrap();
+    drop(d);
+    let mut d = open(&dir, None, CHEAP).unwrap();
+    assert_eq!(d.store.setting("nick").unwrap().as_deref(), Some(&b"alice"[..]));
+    assert_eq!(d.store.verified().unwrap(), vec![(PeerId([9; 8]), [4; 32])]);
+    d.store.set_verified(PeerId([9; 8]), None).unwrap();
+    assert!(d.store.verified().unwrap().is_empty());
+    drop(d);
     std::fs::remove_dir_all(&dir).unwrap();
 }
