@@ -202,6 +202,12 @@ impl Node {
         self.me
     }
 
+    /// This node's identity (for signing what the application shows, such
+    /// as a verification QR code).
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
     /// Counters.
     pub fn stats(&self) -> &Stats {
         &self.stats

@@ -9,6 +9,9 @@
 mod sim_cmd;
 mod wire_cmd;
 
+use yonder::{chat, cmds, daemon};
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -17,12 +20,21 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "yonder", version, about)]
 struct Cli {
+    /// The node's data directory (default: $XDG_DATA_HOME/yonder).
+    #[arg(long, global = true, env = "YONDER_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a node in the foreground (LAN link by default).
+    Up(daemon::config::UpArgs),
+    /// Terminal chat client; attaches to the running node or runs one inside.
+    Chat(chat::ChatArgs),
+    #[command(flatten)]
+    Client(cmds::ClientCommand),
     /// Inspect and build Bitchat/yonder packets.
     #[command(subcommand)]
     Wire(wire_cmd::WireCommand),
@@ -46,13 +58,18 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
+        Command::Up(args) => cmds::up(cli.data_dir.as_deref(), &args),
+        Command::Chat(args) => {
+            cmds::data_dir(cli.data_dir.as_deref()).and_then(|dir| chat::run(&dir, args))
+        }
+        Command::Client(cmd) => cmds::run(cli.data_dir.as_deref(), cmd),
         Command::Wire(cmd) => wire_cmd::run(cmd).map_err(anyhow::Error::from),
         Command::Sim(args) => sim_cmd::run(*args).map_err(anyhow::Error::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("yonder: {e}");
+            eprintln!("yonder: {e:#}");
             ExitCode::from(EXIT_BAD_INPUT)
         }
     }

@@ -1,0 +1,298 @@
+//! `yonder up`'s settings: the command line, an optional TOML file, and
+//! XDG defaults, merged in that order of precedence.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use yonder_link::{Impairment, LanConfig};
+
+/// Options of `yonder up`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct UpArgs {
+    /// Nickname to announce (kept for later starts).
+    #[arg(long)]
+    pub nick: Option<String>,
+    /// A link to run: `lan` (every up interface) or `lan=IFACE`; repeat for
+    /// several interfaces. `ble[=hciN]` is not in this build yet. Default: `lan`.
+    #[arg(long = "link", value_name = "KIND[=IFACE]")]
+    pub links: Vec<String>,
+    /// A neighbour to dial and keep dialling (HOST:PORT); repeatable.
+    #[arg(long = "peer", value_name = "ADDR")]
+    pub peers: Vec<SocketAddr>,
+    /// Address for incoming LAN links (default 0.0.0.0:7463; port 0 for any).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Configuration file (default: $XDG_CONFIG_HOME/yonder/config.toml, if it exists).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// The TOML configuration file. Every field is optional; the command line wins.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Data directory.
+    pub data_dir: Option<PathBuf>,
+    /// Nickname.
+    pub nick: Option<String>,
+    /// The LAN link.
+    #[serde(default)]
+    pub lan: LanSection,
+}
+
+/// `[lan]` in the configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LanSection {
+    /// Whether to run the LAN link at all (default true).
+    pub enabled: Option<bool>,
+    /// Interfaces for discovery (default: every up, multicast-capable one).
+    pub interfaces: Option<Vec<String>>,
+    /// Multicast group for beacons.
+    pub group: Option<Ipv4Addr>,
+    /// UDP port for beacons.
+    pub port: Option<u16>,
+    /// TCP listen address.
+    pub listen: Option<SocketAddr>,
+    /// Neighbours to dial.
+    #[serde(default)]
+    pub peers: Vec<SocketAddr>,
+    /// Time between beacons, in milliseconds.
+    pub beacon_interval_ms: Option<u64>,
+    /// Impairment of sent frames, for tests (this kernel has no netem).
+    pub impair: Option<ImpairSection>,
+}
+
+/// `[lan.impair]`: seeded impairment of every link's sending side.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImpairSection {
+    /// Probability a frame is lost, 0 to 1.
+    #[serde(default)]
+    pub loss: f64,
+    /// Fixed delay, ms.
+    #[serde(default)]
+    pub delay_ms: u64,
+    /// Extra uniform delay up to this, ms.
+    #[serde(default)]
+    pub jitter_ms: u64,
+    /// Probability a frame is held back behind the next one.
+    #[serde(default)]
+    pub reorder: f64,
+    /// Probability a frame is sent twice.
+    #[serde(default)]
+    pub duplicate: f64,
+    /// Seed of the impairment's randomness.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+/// Default TCP port for LAN links.
+pub const DEFAULT_LISTEN_PORT: u16 = 7463;
+
+/// Errors in the settings, all the user's to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this configuration.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said.
+        message: String,
+    },
+    /// A `--link` value is not understood.
+    #[error("--link {0}: expected lan or lan=IFACE")]
+    BadLink(String),
+    /// A link kind that this build does not have.
+    #[error("--link {0}: the Bluetooth LE link is not in this build yet; use lan")]
+    NoBle(String),
+    /// No home directory to put the data in.
+    #[error("no data directory: set --data-dir, YONDER_DATA_DIR or HOME")]
+    NoHome,
+    /// A nickname that cannot be announced.
+    #[error("nickname {0:?}: {1}")]
+    BadNick(String, &'static str),
+}
+
+/// Longest nickname, in characters (Bitchat's announce allows 255 bytes;
+/// screens do not).
+pub const MAX_NICK_CHARS: usize = 32;
+
+/// Checks a nickname a user gave.
+pub fn check_nick(nick: &str) -> Result<(), ConfigError> {
+    let bad = |why| Err(ConfigError::BadNick(nick.to_owned(), why));
+    if nick.trim().is_empty() {
+        return bad("must not be empty");
+    }
+    if nick.chars().count() > MAX_NICK_CHARS {
+        return bad("at most 32 characters");
+    }
+    if nick.chars().any(char::is_control) {
+        return bad("no control characters");
+    }
+    if nick.contains('#') {
+        // `#` separates a nickname from a peer-ID suffix on the command line.
+        return bad("no '#'");
+    }
+    Ok(())
+}
+
+/// The data directory: `--data-dir`/`YONDER_DATA_DIR`, then the file's
+/// `data_dir`, then `$XDG_DATA_HOME/yonder`, then `~/.local/share/yonder`.
+pub fn data_dir(flag: Option<&Path>, file: Option<&FileConfig>) -> Result<PathBuf, ConfigError> {
+    if let Some(d) = flag {
+        return Ok(d.to_owned());
+    }
+    if let Some(d) = file.and_then(|f| f.data_dir.clone()) {
+        return Ok(d);
+    }
+    xdg_dir("XDG_DATA_HOME", ".local/share").map(|d| d.join("yonder"))
+}
+
+fn xdg_dir(var: &str, fallback: &str) -> Result<PathBuf, ConfigError> {
+    match std::env::var_os(var) {
+        Some(v) if !v.is_empty() && Path::new(&v).is_absolute() => Ok(PathBuf::from(v)),
+        _ => std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(|h| PathBuf::from(h).join(fallback))
+            .ok_or(ConfigError::NoHome),
+    }
+}
+
+/// Reads the configuration file: `path` if given (it must exist), else the
+/// XDG default if it exists, else an empty configuration.
+pub fn load_file(path: Option<&Path>) -> Result<FileConfig, ConfigError> {
+    let (path, required) = match path {
+        Some(p) => (p.to_owned(), true),
+        None => match xdg_dir("XDG_CONFIG_HOME", ".config") {
+            Ok(d) => (d.join("yonder").join("config.toml"), false),
+            Err(_) => return Ok(FileConfig::default()),
+        },
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(FileConfig::default());
+        }
+        Err(source) => return Err(ConfigError::Read { path, source }),
+    };
+    toml::from_str(&text).map_err(|e| ConfigError::Parse { path, message: e.to_string() })
+}
+
+/// The LAN driver's settings from the file and the flags; `None` if no LAN link is wanted.
+pub fn lan_config(args: &UpArgs, file: &FileConfig) -> Result<Option<LanConfig>, ConfigError> {
+    let mut interfaces: Option<Vec<String>> = file.lan.interfaces.clone();
+    let mut enabled = file.lan.enabled.unwrap_or(true);
+    if !args.links.is_empty() {
+        enabled = false;
+        let mut named = Vec::new();
+        let mut all = false;
+        for l in &args.links {
+            match l.split_once('=') {
+                None if l == "lan" => {
+                    enabled = true;
+                    all = true;
+                }
+                Some(("lan", iface)) if !iface.is_empty() => {
+                    enabled = true;
+                    named.push(iface.to_owned());
+                }
+                _ if l == "ble" || l.starts_with("ble=") => {
+                    return Err(ConfigError::NoBle(l.clone()));
+                }
+                _ => return Err(ConfigError::BadLink(l.clone())),
+            }
+        }
+        interfaces = if all { None } else { Some(named) };
+    }
+    if !enabled {
+        return Ok(None);
+    }
+    let mut c = LanConfig {
+        interfaces,
+        listen: args
+            .listen
+            .or(file.lan.listen)
+            .unwrap_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, DEFAULT_LISTEN_PORT))),
+        ..LanConfig::default()
+    };
+    if let Some(g) = file.lan.group {
+        c.group = g;
+    }
+    if let Some(p) = file.lan.port {
+        c.port = p;
+    }
+    if let Some(ms) = file.lan.beacon_interval_ms {
+        c.beacon_interval = Duration::from_millis(ms);
+    }
+    c.static_peers = file.lan.peers.iter().chain(&args.peers).copied().collect();
+    if let Some(i) = &file.lan.impair {
+        let imp = Impairment {
+            loss: i.loss,
+            delay: Duration::from_millis(i.delay_ms),
+            jitter: Duration::from_millis(i.jitter_ms),
+            reorder: i.reorder,
+            duplicate: i.duplicate,
+        };
+        c.impairment = Some((imp, i.seed));
+    }
+    Ok(Some(c))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn args(links: &[&str]) -> UpArgs {
+        UpArgs { links: links.iter().map(|s| s.to_string()).collect(), ..UpArgs::default() }
+    }
+
+    #[test]
+    fn links_select_interfaces_and_ble_is_refused_clearly() {
+        let f = FileConfig::default();
+        assert_eq!(lan_config(&args(&[]), &f).unwrap().unwrap().interfaces, None);
+        let c = lan_config(&args(&["lan=veth0", "lan=veth1"]), &f).unwrap().unwrap();
+        assert_eq!(c.interfaces, Some(vec!["veth0".into(), "veth1".into()]));
+        assert!(matches!(lan_config(&args(&["ble"]), &f), Err(ConfigError::NoBle(_))));
+        assert!(matches!(lan_config(&args(&["wifi"]), &f), Err(ConfigError::BadLink(_))));
+        assert!(matches!(lan_config(&args(&["lan="]), &f), Err(ConfigError::BadLink(_))));
+    }
+
+    #[test]
+    fn the_file_is_read_and_unknown_keys_are_refused() {
+        let f: FileConfig = toml::from_str(
+            "nick = \"relay\"\n[lan]\ninterfaces = [\"eth0\"]\npeers = [\"10.0.0.2:7463\"]\n\
+             [lan.impair]\nloss = 0.1\nseed = 3\n",
+        )
+        .unwrap();
+        let c = lan_config(&UpArgs::default(), &f).unwrap().unwrap();
+        assert_eq!(c.interfaces, Some(vec!["eth0".into()]));
+        assert_eq!(c.static_peers.len(), 1);
+        assert_eq!(c.impairment.unwrap().1, 3);
+        assert!(toml::from_str::<FileConfig>("nick = \"a\"\ncolour = 1\n").is_err());
+        let off: FileConfig = toml::from_str("[lan]\nenabled = false\n").unwrap();
+        assert!(lan_config(&UpArgs::default(), &off).unwrap().is_none());
+    }
+
+    #[test]
+    fn nicknames_are_checked() {
+        assert!(check_nick("alice").is_ok());
+        assert!(check_nick(" ").is_err());
+        assert!(check_nick("a\nb").is_err());
+        assert!(check_nick("a#b").is_err());
+        assert!(check_nick(&"x".repeat(33)).is_err());
+    }
+}
