@@ -40,6 +40,42 @@ pub struct FileConfig {
     /// The LAN link.
     #[serde(default)]
     pub lan: LanSection,
+    /// The mesh node.
+    #[serde(default)]
+    pub node: NodeSection,
+}
+
+/// `[node]` in the configuration file: limits of the mesh node.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSection {
+    /// Frames a neighbour may send per second before its traffic is dropped.
+    pub link_rate_per_sec: Option<u32>,
+    /// Burst allowance on top of the rate.
+    pub link_burst: Option<u32>,
+    /// Mean time between announces, in seconds.
+    pub announce_interval_s: Option<u64>,
+    /// Copies of a courier envelope (spray-and-wait L).
+    pub spray_copies: Option<u16>,
+}
+
+impl NodeSection {
+    /// The core's configuration with this section applied.
+    pub fn apply(&self, mut c: yonder_core::Config) -> yonder_core::Config {
+        if let Some(r) = self.link_rate_per_sec {
+            c.link_rate_per_sec = r.max(1);
+        }
+        if let Some(b) = self.link_burst {
+            c.link_burst = b.max(1);
+        }
+        if let Some(s) = self.announce_interval_s {
+            c.announce_interval = Duration::from_secs(s.max(1));
+        }
+        if let Some(l) = self.spray_copies {
+            c.spray_copies = l.max(1);
+        }
+        c
+    }
 }
 
 /// `[lan]` in the configuration file.
@@ -283,6 +319,8 @@ mod tests {
         assert_eq!(c.static_peers.len(), 1);
         assert_eq!(c.impairment.unwrap().1, 3);
         assert!(toml::from_str::<FileConfig>("nick = \"a\"\ncolour = 1\n").is_err());
+        let n: FileConfig = toml::from_str("[node]\nlink_rate_per_sec = 5000\n").unwrap();
+        assert_eq!(n.node.apply(yonder_core::Config::default()).link_rate_per_sec, 5000);
         let off: FileConfig = toml::from_str("[lan]\nenabled = false\n").unwrap();
         assert!(lan_config(&UpArgs::default(), &off).unwrap().is_none());
     }

@@ -63,6 +63,8 @@ pub struct Options {
     pub lan: Option<yonder_link::LanConfig>,
     /// Passphrase for the identity file.
     pub passphrase: Option<String>,
+    /// The node's configuration (the nickname is filled in at start).
+    pub node: Config,
 }
 
 impl Options {
@@ -72,12 +74,13 @@ impl Options {
         let data_dir = config::data_dir(data_dir, Some(&file))?;
         let lan = config::lan_config(args, &file)?;
         let nick_from_flag = args.nick.is_some();
-        let nick = args.nick.clone().or(file.nick);
+        let nick = args.nick.clone().or(file.nick.clone());
         if let Some(n) = &nick {
             config::check_nick(n)?;
         }
         let passphrase = std::env::var("YONDER_PASSPHRASE").ok().filter(|p| !p.is_empty());
-        Ok(Options { data_dir, nick, nick_from_flag, lan, passphrase })
+        let node = file.node.apply(Config::default());
+        Ok(Options { data_dir, nick, nick_from_flag, lan, passphrase, node })
     }
 }
 
@@ -269,7 +272,7 @@ async fn serve(opts: Options, ready: Option<std::sync::mpsc::Sender<()>>) -> any
     let store = SharedStore(Arc::new(Mutex::new(Some(redb))));
 
     let epoch = tokio::time::Instant::now();
-    let config = Config { nickname: nick.clone(), ..Config::default() };
+    let config = Config { nickname: nick.clone(), ..opts.node.clone() };
     let mut node = Node::new(
         config,
         secrets.identity,
