@@ -257,7 +257,10 @@ pub fn run(data_dir_flag: Option<&Path>, cmd: ClientCommand) -> anyhow::Result<(
                 writeln!(out, "{v}")?;
             } else if let Some(m) = v.as_object() {
                 for (k, val) in m {
-                    writeln!(out, "{k:<12} {val}")?;
+                    match val.as_str() {
+                        Some(text) => writeln!(out, "{k:<12} {text}")?,
+                        None => writeln!(out, "{k:<12} {val}")?,
+                    }
                 }
             }
         }

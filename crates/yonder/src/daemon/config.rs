@@ -326,6 +326,15 @@ mod tests {
     }
 
     #[test]
+    fn the_example_relay_configuration_is_valid() {
+        let f: FileConfig = toml::from_str(include_str!("../../../../contrib/relay.toml")).unwrap();
+        assert_eq!(f.nick.as_deref(), Some("relay"));
+        let c = lan_config(&UpArgs::default(), &f).unwrap().unwrap();
+        assert_eq!(c.listen.port(), DEFAULT_LISTEN_PORT);
+        assert_eq!(f.node.apply(yonder_core::Config::default()).link_rate_per_sec, 400);
+    }
+
+    #[test]
     fn nicknames_are_checked() {
         assert!(check_nick("alice").is_ok());
         assert!(check_nick(" ").is_err());

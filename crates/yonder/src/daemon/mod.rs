@@ -394,7 +394,8 @@ impl Daemon {
                 ctl = ctl_rx.recv() => {
                     let Some(ctl) = ctl else { anyhow::bail!("control server stopped") };
                     if let Some(stop) = self.on_request(ctl)? {
-                        self.flush()?;
+                        // Only frames: after a wipe there is no store for events.
+                        self.send_transmits();
                         return Ok(stop);
                     }
                 }
