@@ -29,7 +29,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::future::Future;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -54,6 +54,8 @@ use crate::impair::{Impairer, Impairment, micros};
 pub const DEFAULT_GROUP: Ipv4Addr = Ipv4Addr::new(239, 255, 42, 99);
 /// The default UDP port for beacons.
 pub const DEFAULT_PORT: u16 = 7462;
+/// The default IPv6 multicast group for beacons (link-local scope).
+pub const DEFAULT_GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0x7962, 0x6c6e);
 /// Most links at once; further connections are closed after the hello.
 pub const MAX_LINKS: usize = 256;
 /// Most TCP connections in their hello at once; further ones are dropped.
@@ -80,8 +82,13 @@ const IFF_MULTICAST: u32 = 0x1000;
 pub struct LanConfig {
     /// Multicast group for beacons.
     pub group: Ipv4Addr,
-    /// UDP port for beacons.
+    /// UDP port for beacons (IPv4 and IPv6).
     pub port: u16,
+    /// IPv6 multicast group for beacons; `None` turns IPv6 discovery off.
+    /// Beacons go to it on every selected interface that has an IPv6
+    /// link-local address, and neighbours are dialled at their link-local
+    /// address, so links form on segments with no IPv4 at all.
+    pub group_v6: Option<Ipv6Addr>,
     /// Where to accept TCP links (port 0: any free port). Beacons advertise
     /// its port; it must be reachable on the selected interfaces.
     pub listen: SocketAddr,
@@ -109,6 +116,7 @@ impl Default for LanConfig {
         LanConfig {
             group: DEFAULT_GROUP,
             port: DEFAULT_PORT,
+            group_v6: Some(DEFAULT_GROUP_V6),
             listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
             interfaces: None,
             static_peers: Vec::new(),
@@ -125,6 +133,9 @@ impl LanConfig {
     fn validate(&self) -> Result<(), LinkError> {
         if !self.group.is_multicast() {
             return Err(LinkError::BadConfig("group must be an IPv4 multicast address"));
+        }
+        if self.group_v6.is_some_and(|g| !g.is_multicast()) {
+            return Err(LinkError::BadConfig("group_v6 must be an IPv6 multicast address"));
         }
         if self.beacon_interval < Duration::from_millis(10) {
             return Err(LinkError::BadConfig("beacon_interval must be at least 10 ms"));
@@ -209,6 +220,24 @@ impl LanLinks {
             listener.local_addr().map_err(|e| LinkError::io("reading listener address", e))?;
         let me = InstanceId::random(&mut OsRng);
         let discovery = open_discovery(&config)?;
+        let discovery_v6 = match config.group_v6 {
+            Some(g) => open_discovery_v6(&config, g)?.map(|d| (d, g)),
+            None => None,
+        };
+        // Neighbours found over IPv6 dial our link-local address: listen
+        // there too, on the same port, when the listener is a wildcard.
+        let listener_v6 = match (local_addr, &discovery_v6) {
+            (SocketAddr::V4(a), Some(_)) if a.ip().is_unspecified() => {
+                match bind_listener_v6only(local_addr.port()) {
+                    Ok(l) => Some(l),
+                    Err(e) => {
+                        warn!("no IPv6 listener, IPv6 neighbours cannot dial us: {e}");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
 
         let (events, rx) = mpsc::channel(EVENT_QUEUE);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -230,9 +259,17 @@ impl LanLinks {
         info!(instance = %me, %local_addr, "LAN links started");
 
         spawn(&shared, |sh| accept_loop(sh, listener));
+        if let Some(l) = listener_v6 {
+            spawn(&shared, |sh| accept_loop(sh, l));
+        }
+        let beacon = Beacon { instance: me, port: local_addr.port() }.encode();
         if let Some(d) = discovery {
-            let beacon = Beacon { instance: me, port: local_addr.port() }.encode();
             let dest = SocketAddr::from((shared.config.group, shared.config.port));
+            spawn(&shared, |sh| beacon_rx(sh, d.rx));
+            spawn(&shared, move |sh| beacon_tx(sh, d.tx, beacon, dest));
+        }
+        if let Some((d, group)) = discovery_v6 {
+            let dest = SocketAddr::from((group, shared.config.port));
             spawn(&shared, |sh| beacon_rx(sh, d.rx));
             spawn(&shared, move |sh| beacon_tx(sh, d.tx, beacon, dest));
         }
@@ -510,6 +547,19 @@ fn bind_listener(addr: SocketAddr) -> Result<TcpListener, LinkError> {
     socket.listen(128).map_err(|e| LinkError::io("listening on TCP", e))
 }
 
+fn bind_listener_v6only(port: u16) -> Result<TcpListener, LinkError> {
+    let s = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP))
+        .map_err(|e| LinkError::io("creating the IPv6 TCP listener", e))?;
+    let setup = s
+        .set_only_v6(true)
+        .and_then(|()| s.set_reuse_address(true))
+        .and_then(|()| s.bind(&SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 0, 0).into()))
+        .and_then(|()| s.listen(128))
+        .and_then(|()| s.set_nonblocking(true));
+    setup.map_err(|e| LinkError::io("binding the IPv6 TCP listener", e))?;
+    TcpListener::from_std(s.into()).map_err(|e| LinkError::io("registering the IPv6 listener", e))
+}
+
 struct Discovery {
     rx: UdpSocket,
     tx: Vec<(String, UdpSocket)>,
@@ -598,6 +648,76 @@ fn select_interfaces(wanted: Option<&[String]>) -> Result<Vec<(String, Ipv4Addr)
         }
     }
     Ok(out)
+}
+
+/// IPv6 discovery: one receiving socket joined to `group` on every
+/// selected interface with a link-local address, one sending socket each.
+fn open_discovery_v6(config: &LanConfig, group: Ipv6Addr) -> Result<Option<Discovery>, LinkError> {
+    if config.interfaces.as_ref().is_some_and(Vec::is_empty) {
+        return Ok(None);
+    }
+    let all = if_addrs::get_if_addrs().map_err(|e| LinkError::io("listing interfaces", e))?;
+    let mut ifaces: Vec<(String, u32, Ipv6Addr)> = Vec::new();
+    for i in &all {
+        let if_addrs::IfAddr::V6(a) = &i.addr else { continue };
+        // fe80::/10: link-local, the one IPv6 address every segment has.
+        let link_local = a.ip.segments()[0] & 0xffc0 == 0xfe80;
+        let wanted = match &config.interfaces {
+            None => !i.is_loopback() && usable(i),
+            Some(names) => names.contains(&i.name),
+        };
+        let Some(index) = i.index else { continue };
+        if link_local && wanted && !ifaces.iter().any(|(n, _, _)| *n == i.name) {
+            ifaces.push((i.name.clone(), index, a.ip));
+        }
+    }
+    if ifaces.is_empty() {
+        debug!("no interface with an IPv6 link-local address: IPv6 discovery is off");
+        return Ok(None);
+    }
+    let udp = || {
+        Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))
+            .map_err(|e| LinkError::io("creating a UDP socket", e))
+    };
+    let rx = udp()?;
+    let setup = rx
+        .set_only_v6(true)
+        .and_then(|()| rx.set_reuse_address(true))
+        .and_then(|()| rx.set_reuse_port(true))
+        .and_then(|()| {
+            rx.bind(&SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, config.port, 0, 0).into())
+        });
+    if let Err(e) = setup {
+        warn!("no IPv6 beacon socket: {e}");
+        return Ok(None);
+    }
+    let mut tx = Vec::new();
+    for (name, index, ip) in ifaces {
+        if let Err(e) = rx.join_multicast_v6(&group, index) {
+            warn!(iface = %name, "cannot join {group}: {e}");
+            continue;
+        }
+        let s = udp()?;
+        let setup = s
+            .set_only_v6(true)
+            .and_then(|()| s.set_multicast_if_v6(index))
+            .and_then(|()| s.set_multicast_loop_v6(true))
+            .and_then(|()| s.set_multicast_hops_v6(1))
+            .and_then(|()| s.bind(&SocketAddrV6::new(ip, 0, 0, index).into()))
+            .and_then(|()| s.set_nonblocking(true))
+            .and_then(|()| UdpSocket::from_std(s.into()));
+        match setup {
+            Ok(sock) => {
+                debug!(iface = %name, %ip, "IPv6 beacons on");
+                tx.push((name, sock));
+            }
+            // A link-local address still in duplicate detection cannot be bound yet.
+            Err(e) => warn!(iface = %name, "cannot send IPv6 beacons: {e}"),
+        }
+    }
+    rx.set_nonblocking(true).map_err(|e| LinkError::io("setting O_NONBLOCK", e))?;
+    let rx = UdpSocket::from_std(rx.into()).map_err(|e| LinkError::io("registering UDP", e))?;
+    Ok(Some(Discovery { rx, tx }))
 }
 
 fn usable(i: &if_addrs::Interface) -> bool {
@@ -694,7 +814,12 @@ fn on_beacon(shared: &Arc<Shared>, from: SocketAddr, b: Beacon) {
     h.backoff = (h.backoff * 2).min(BACKOFF_MAX);
     st.dialling.insert(b.instance);
     drop(st);
-    let target = SocketAddr::new(from.ip(), b.port);
+    // A link-local source is only reachable through the interface it came
+    // on: keep its scope.
+    let target = match from {
+        SocketAddr::V6(a) => SocketAddr::V6(SocketAddrV6::new(*a.ip(), b.port, 0, a.scope_id())),
+        SocketAddr::V4(a) => SocketAddr::new((*a.ip()).into(), b.port),
+    };
     debug!(instance = %b.instance, %target, "dialling a discovered neighbour");
     spawn(shared, move |sh| async move {
         if let Some(stream) = connect(&sh, target).await {

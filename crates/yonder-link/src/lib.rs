@@ -24,6 +24,6 @@ pub use error::LinkError;
 pub use frame::{FrameDecoder, MAX_FRAME, encode_frame};
 pub use impair::{Impairer, Impairment};
 pub use lan::{
-    DEFAULT_GROUP, DEFAULT_PORT, EVENT_QUEUE, HANDSHAKE_TIMEOUT, LanConfig, LanHandle, LanLinks,
-    LinkEvent, LinkStats, MAX_HANDSHAKES, MAX_LINKS, MAX_QUEUE_BYTES,
+    DEFAULT_GROUP, DEFAULT_GROUP_V6, DEFAULT_PORT, EVENT_QUEUE, HANDSHAKE_TIMEOUT, LanConfig,
+    LanHandle, LanLinks, LinkEvent, LinkStats, MAX_HANDSHAKES, MAX_LINKS, MAX_QUEUE_BYTES,
 };

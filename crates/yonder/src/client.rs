@@ -14,7 +14,7 @@ use crate::control::{EventLine, FaultName, Request, socket_path};
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// No node answers on the data directory's socket.
-    #[error("no node is running on {dir} (start one with `yonder up`): {source}")]
+    #[error("no node is running on {dir} (start one with `yonder up`)")]
     NotRunning {
         /// The data directory.
         dir: PathBuf,

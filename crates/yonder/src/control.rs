@@ -5,7 +5,7 @@
 //! A client writes one [`Request`] per line. For every request but
 //! `events` the node answers with one line, an object with `"ok": true` and
 //! the request's results, or `"ok": false` with `error` and `fault`
-//! ([`Reply`]). After `events` the node answers `{"ok":true}` and then
+//! ([`ErrorReply`]). After `events` the node answers `{"ok":true}` and then
 //! writes one [`EventLine`] per line until the client goes away.
 
 use std::path::{Path, PathBuf};

@@ -90,6 +90,10 @@ pub struct LanSection {
     pub group: Option<Ipv4Addr>,
     /// UDP port for beacons.
     pub port: Option<u16>,
+    /// Whether to discover over IPv6 link-local too (default true).
+    pub ipv6: Option<bool>,
+    /// IPv6 multicast group for beacons.
+    pub group_v6: Option<std::net::Ipv6Addr>,
     /// TCP listen address.
     pub listen: Option<SocketAddr>,
     /// Neighbours to dial.
@@ -268,6 +272,12 @@ pub fn lan_config(args: &UpArgs, file: &FileConfig) -> Result<Option<LanConfig>,
     }
     if let Some(p) = file.lan.port {
         c.port = p;
+    }
+    if let Some(g) = file.lan.group_v6 {
+        c.group_v6 = Some(g);
+    }
+    if file.lan.ipv6 == Some(false) {
+        c.group_v6 = None;
     }
     if let Some(ms) = file.lan.beacon_interval_ms {
         c.beacon_interval = Duration::from_millis(ms);
