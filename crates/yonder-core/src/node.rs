@@ -223,12 +223,17 @@ impl Node {
         self.store
     }
 
-    /// Known peers: ID, nickname, hops, whether directly linked.
+    /// Known peers: ID, nickname, hops (1 for a neighbour, 0 if unknown:
+    /// heard through yonder's dissemination, which hides distance), whether
+    /// directly linked.
     pub fn peers(&self) -> Vec<(PeerId, String, u8, bool)> {
         let mut v: Vec<_> = self
             .peers
             .iter()
-            .map(|(id, p)| (*id, p.nick.clone(), p.hops, !p.links.is_empty()))
+            .map(|(id, p)| {
+                let direct = !p.links.is_empty();
+                (*id, p.nick.clone(), if direct { 1 } else { p.hops }, direct)
+            })
             .collect();
         v.sort();
         v
@@ -747,8 +752,8 @@ impl Node {
         }
         let yonder =
             a.unknown.iter().any(|(t, v)| *t == YONDER_TLV && v.first() == Some(&YONDER_VERSION));
-        let hops = DEFAULT_TTL.saturating_sub(p.ttl).saturating_add(1);
         let direct = p.ttl >= DEFAULT_TTL && link.is_some() && !self.in_yonder_push();
+        let hops = if direct { 1 } else { self.hops_travelled(p) };
         if !self.peers.contains_key(&p.sender) && self.peers.len() >= self.config.max_peers {
             // Forget the peer heard from least recently.
             if let Some(old) = self.peers.iter().min_by_key(|(_, q)| q.last_seen).map(|(id, _)| *id)
@@ -825,9 +830,16 @@ impl Node {
             nick,
             text,
             timestamp: p.timestamp,
-            hops: DEFAULT_TTL.saturating_sub(p.ttl).saturating_add(1),
+            hops: self.hops_travelled(p),
         });
         true
+    }
+
+    /// Hops a packet travelled as its TTL tells, or 0 (unknown) inside a
+    /// yonder push, whose hop budget starts at a random value precisely so
+    /// that it does not tell the distance to the origin.
+    fn hops_travelled(&self, p: &Packet) -> u8 {
+        if self.in_yonder_push() { 0 } else { DEFAULT_TTL.saturating_sub(p.ttl).saturating_add(1) }
     }
 
     /// Counts a packet that [`Node::verify_from_known`] refused.
@@ -855,6 +867,7 @@ impl Node {
         if self.peers.remove(&p.sender).is_some() {
             self.push_event(Event::PeerDown { peer: p.sender });
         }
+        self.private_forget_session(p.sender);
         true
     }
 

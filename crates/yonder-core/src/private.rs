@@ -404,6 +404,13 @@ impl Node {
         self.private_service(now, peer);
     }
 
+    /// A peer left (a verified LEAVE): it takes its Noise state with it, so
+    /// sending into the old session after it returns would only be dropped.
+    pub(crate) fn private_forget_session(&mut self, peer: PeerId) {
+        self.private.sessions.remove(&peer);
+        self.private.handshakes.remove(&peer);
+    }
+
     /// Runs handshake timeouts, resends, retries and expiry due at `now`.
     pub(crate) fn private_timeout(&mut self, now: Instant) {
         self.private_load(now);

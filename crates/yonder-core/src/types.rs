@@ -75,7 +75,8 @@ pub enum Event {
         text: String,
         /// Author's timestamp, ms since the Unix epoch.
         timestamp: u64,
-        /// Hops travelled, as far as the TTL tells.
+        /// Hops travelled, as far as the TTL tells; 0 if unknown (carried
+        /// by yonder's dissemination, which hides the distance).
         hops: u8,
     },
     /// An end-to-end encrypted private message.

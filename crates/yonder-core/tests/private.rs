@@ -596,3 +596,25 @@ fn stray_handshake_messages_do_not_break_a_handshake() {
     x.send(&mut net, MessageType::NOISE_HANDSHAKE, m3);
     assert!(net.nodes[0].has_session(x.xid));
 }
+
+#[test]
+fn a_peer_that_left_and_restarted_gets_a_new_session_at_once() {
+    let mut net = settled(Net::line(3));
+    let c = net.id(2);
+    let now = net.now;
+    let id1 = net.nodes[0].send_private(now, c, "before").unwrap();
+    assert!(net.run_within(10 * S, |n| n.has_event(0, |e| delivered(e, &id1))));
+    // C shuts down politely, losing its Noise state, and is away for a while.
+    let now = net.now;
+    net.nodes[2].send_leave(now);
+    net.run_for(S);
+    net.disconnect(1, 2);
+    let now = net.now;
+    let id2 = net.nodes[0].send_private(now, c, "after").unwrap();
+    net.run_for(5 * S);
+    net.restart(2);
+    net.connect(1, 2);
+    // The session from before the leave is gone, so A handshakes afresh as
+    // soon as C is back instead of sending into a session C no longer has.
+    assert!(net.run_within(4 * S, |n| n.has_event(0, |e| delivered(e, &id2))));
+}
