@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde_json::Value;
 
+use crate::chat::text::clean;
 use crate::client::{Client, ClientError};
 use crate::control::{EventLine, HistoryItem, IdInfo, PeerInfo, Request};
 use crate::daemon::{self, config};
@@ -182,7 +183,8 @@ pub fn run(data_dir_flag: Option<&Path>, cmd: ClientCommand) -> anyhow::Result<(
                 if json {
                     writeln!(out, "{raw}")?;
                 } else if let Some(e) = parsed {
-                    writeln!(out, "{}", describe(&e))?;
+                    // Peers choose the text: no escape sequences reach the terminal.
+                    writeln!(out, "{}", clean(&describe(&e)))?;
                 }
                 out.flush()?;
             }
@@ -233,7 +235,8 @@ pub fn run(data_dir_flag: Option<&Path>, cmd: ClientCommand) -> anyhow::Result<(
                         "private_out" => "(private, to) ",
                         _ => "",
                     };
-                    writeln!(out, "{} {arrow}<{}> {}", clock(m.timestamp), m.nick, m.text)?;
+                    let (nick, text) = (clean(&m.nick), clean(&m.text));
+                    writeln!(out, "{} {arrow}<{nick}> {text}", clock(m.timestamp))?;
                 }
             }
         }
@@ -335,7 +338,7 @@ fn print_peers(out: &mut impl std::io::Write, peers: &[PeerInfo]) -> std::io::Re
             "{:<24} {:<16} {:>4}  {:<6} {}",
             daemon::resolve::display_name(&p.nick, id),
             p.peer_id,
-            p.hops,
+            if p.hops == 0 { "?".to_owned() } else { p.hops.to_string() },
             if p.direct { "direct" } else { "mesh" },
             flags.join(",")
         )?;

@@ -148,7 +148,8 @@ pub struct PeerInfo {
     pub nick: String,
     /// SHA-256 of its Noise static key, 64 hex digits (empty if not known).
     pub fingerprint: String,
-    /// Hops away at its latest announce (1: a neighbour).
+    /// Hops away at its latest announce: 1 for a neighbour, 0 if unknown
+    /// (heard through yonder's dissemination, which hides distance).
     pub hops: u8,
     /// Whether it is on one of our links.
     pub direct: bool,
@@ -242,7 +243,8 @@ pub enum EventLine {
         text: String,
         /// Author's timestamp, ms since the Unix epoch.
         timestamp: u64,
-        /// Hops travelled, as far as the TTL tells.
+        /// Hops travelled, as far as the TTL tells; 0 if unknown (yonder's
+        /// dissemination hides distance).
         hops: u8,
     },
     /// A private message to us.

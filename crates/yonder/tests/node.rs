@@ -144,7 +144,11 @@ fn a_blocked_peer_is_not_heard_and_a_new_nickname_is_seen() {
     let (a, b) = pair("block");
     let mut events = Client::connect(&a.dir).unwrap().events().unwrap();
     req(&a, &Request::Block { peer: "bob-block".into() }).unwrap();
+    let frames_in = |n: &Node| req(n, &Request::Status).unwrap()["frames_in"].as_u64().unwrap();
+    let before = frames_in(&a);
     req(&b, &Request::Say { text: "while blocked".into() }).unwrap();
+    // Unblock only once alice has taken the message in (one TCP link keeps order).
+    wait_for(Duration::from_secs(10), || frames_in(&a) > before);
     req(&a, &Request::Unblock { peer: "bob-block".into() }).unwrap();
     req(&b, &Request::Say { text: "after unblock".into() }).unwrap();
     let mut texts = Vec::new();

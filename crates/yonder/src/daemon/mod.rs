@@ -65,6 +65,9 @@ pub struct Options {
     pub passphrase: Option<String>,
     /// The node's configuration (the nickname is filled in at start).
     pub node: Config,
+    /// Whether the LAN listen address is the default one, which gives way
+    /// to any free port when taken (by a second node on this machine).
+    pub listen_default: bool,
 }
 
 impl Options {
@@ -80,7 +83,8 @@ impl Options {
         }
         let passphrase = std::env::var("YONDER_PASSPHRASE").ok().filter(|p| !p.is_empty());
         let node = file.node.apply(Config::default());
-        Ok(Options { data_dir, nick, nick_from_flag, lan, passphrase, node })
+        let listen_default = args.listen.is_none() && file.lan.listen.is_none();
+        Ok(Options { data_dir, nick, nick_from_flag, lan, passphrase, node, listen_default })
     }
 }
 
@@ -286,8 +290,18 @@ async fn serve(opts: Options, ready: Option<std::sync::mpsc::Sender<()>>) -> any
     }
 
     let (lan, mut link_rx) = match opts.lan.clone() {
-        Some(c) => {
-            let (h, rx) = LanLinks::start(c).await.context("starting the LAN link")?;
+        Some(mut c) => {
+            let started = match LanLinks::start(c.clone()).await {
+                Err(yonder_link::LinkError::Io { source, .. })
+                    if opts.listen_default && source.kind() == std::io::ErrorKind::AddrInUse =>
+                {
+                    info!(port = c.listen.port(), "LAN port taken; listening on a free one");
+                    c.listen.set_port(0);
+                    LanLinks::start(c).await
+                }
+                other => other,
+            };
+            let (h, rx) = started.context("starting the LAN link")?;
             info!(listen = %h.local_addr(), "LAN link up");
             (Some(h), Some(rx))
         }
