@@ -29,7 +29,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::future::Future;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -48,6 +48,7 @@ use yonder_wire::Fault;
 use crate::LinkError;
 use crate::beacon::{Beacon, HELLO_LEN, InstanceId, decode_hello, encode_hello};
 use crate::frame::{FrameDecoder, KEEPALIVE, MAX_FRAME, check_body, encode_frame_into};
+use crate::iface::{self, Iface};
 use crate::impair::{Impairer, Impairment, micros};
 
 /// The default multicast group for beacons (organisation-local scope).
@@ -74,8 +75,6 @@ const MAX_HEARD: usize = 256;
 /// An instance not heard for this long is forgotten.
 const HEARD_TTL: Duration = Duration::from_secs(60);
 const READ_CHUNK: usize = 16 * 1024;
-const IFF_UP: u32 = 0x1;
-const IFF_MULTICAST: u32 = 0x1000;
 
 /// Settings of the LAN driver.
 #[derive(Debug, Clone)]
@@ -220,14 +219,11 @@ impl LanLinks {
             listener.local_addr().map_err(|e| LinkError::io("reading listener address", e))?;
         let me = InstanceId::random(&mut OsRng);
         let discovery = open_discovery(&config)?;
-        let discovery_v6 = match config.group_v6 {
-            Some(g) => open_discovery_v6(&config, g)?.map(|d| (d, g)),
-            None => None,
-        };
         // Neighbours found over IPv6 dial our link-local address: listen
         // there too, on the same port, when the listener is a wildcard.
-        let listener_v6 = match (local_addr, &discovery_v6) {
-            (SocketAddr::V4(a), Some(_)) if a.ip().is_unspecified() => {
+        let v6_found = discovery.iter().any(|(_, g)| g.is_ipv6());
+        let listener_v6 = match local_addr {
+            SocketAddr::V4(a) if v6_found && a.ip().is_unspecified() => {
                 match bind_listener_v6only(local_addr.port()) {
                     Ok(l) => Some(l),
                     Err(e) => {
@@ -263,15 +259,11 @@ impl LanLinks {
             spawn(&shared, |sh| accept_loop(sh, l));
         }
         let beacon = Beacon { instance: me, port: local_addr.port() }.encode();
-        if let Some(d) = discovery {
-            let dest = SocketAddr::from((shared.config.group, shared.config.port));
-            spawn(&shared, |sh| beacon_rx(sh, d.rx));
-            spawn(&shared, move |sh| beacon_tx(sh, d.tx, beacon, dest));
-        }
-        if let Some((d, group)) = discovery_v6 {
-            let dest = SocketAddr::from((group, shared.config.port));
-            spawn(&shared, |sh| beacon_rx(sh, d.rx));
-            spawn(&shared, move |sh| beacon_tx(sh, d.tx, beacon, dest));
+        for (rx, group) in discovery {
+            let rx = Arc::new(rx);
+            let rx2 = rx.clone();
+            spawn(&shared, |sh| beacon_rx(sh, rx2));
+            spawn(&shared, move |sh| discovery_task(sh, rx, group, beacon));
         }
         for addr in shared.config.static_peers.clone() {
             spawn(&shared, move |sh| dial_static(sh, addr));
@@ -547,6 +539,30 @@ fn bind_listener(addr: SocketAddr) -> Result<TcpListener, LinkError> {
     socket.listen(128).map_err(|e| LinkError::io("listening on TCP", e))
 }
 
+/// The receiving sockets of discovery, with their groups: IPv4 always
+/// (unless discovery is off), IPv6 if configured and the host has it.
+fn open_discovery(config: &LanConfig) -> Result<Vec<(UdpSocket, IpAddr)>, LinkError> {
+    if let Some(names) = &config.interfaces {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        for n in names {
+            if !iface::exists(n) {
+                return Err(LinkError::NoInterface(n.clone()));
+            }
+        }
+    }
+    let mut out =
+        vec![(iface::open_rx(false, config.group.into(), config.port)?, config.group.into())];
+    if let Some(g) = config.group_v6 {
+        match iface::open_rx(true, g.into(), config.port) {
+            Ok(rx) => out.push((rx, g.into())),
+            Err(e) => warn!("no IPv6 discovery: {e}"),
+        }
+    }
+    Ok(out)
+}
+
 fn bind_listener_v6only(port: u16) -> Result<TcpListener, LinkError> {
     let s = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP))
         .map_err(|e| LinkError::io("creating the IPv6 TCP listener", e))?;
@@ -560,196 +576,46 @@ fn bind_listener_v6only(port: u16) -> Result<TcpListener, LinkError> {
     TcpListener::from_std(s.into()).map_err(|e| LinkError::io("registering the IPv6 listener", e))
 }
 
-struct Discovery {
-    rx: UdpSocket,
-    tx: Vec<(String, UdpSocket)>,
-}
-
-fn open_discovery(config: &LanConfig) -> Result<Option<Discovery>, LinkError> {
-    if config.interfaces.as_ref().is_some_and(Vec::is_empty) {
-        return Ok(None);
-    }
-    let ifaces = select_interfaces(config.interfaces.as_deref())?;
-    if ifaces.is_empty() {
-        warn!("no up, multicast-capable IPv4 interface: LAN discovery is off");
-        return Ok(None);
-    }
-    let udp = || {
-        Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))
-            .map_err(|e| LinkError::io("creating a UDP socket", e))
-    };
-    let rx = udp()?;
-    // Several drivers on one host share the beacon port.
-    rx.set_reuse_address(true).map_err(|e| LinkError::io("setting SO_REUSEADDR", e))?;
-    #[cfg(unix)]
-    rx.set_reuse_port(true).map_err(|e| LinkError::io("setting SO_REUSEPORT", e))?;
-    // Bound to the group, not to 0.0.0.0, so that only this group's
-    // datagrams arrive, whatever other groups the host has joined.
-    rx.bind(&SocketAddrV4::new(config.group, config.port).into())
-        .map_err(|e| LinkError::io("binding the beacon socket", e))?;
-    let mut tx = Vec::new();
-    for (name, ip) in ifaces {
-        if let Err(e) = rx.join_multicast_v4(&config.group, &ip) {
-            warn!(iface = %name, "cannot join {}: {e}", config.group);
-            continue;
-        }
-        let s = udp()?;
-        let setup = s
-            .set_multicast_if_v4(&ip)
-            .and_then(|()| s.set_multicast_loop_v4(true))
-            .and_then(|()| s.set_multicast_ttl_v4(1))
-            .and_then(|()| s.bind(&SocketAddrV4::new(ip, 0).into()))
-            .and_then(|()| s.set_nonblocking(true))
-            .and_then(|()| UdpSocket::from_std(s.into()));
-        match setup {
-            Ok(sock) => {
-                debug!(iface = %name, %ip, "beacons on");
-                tx.push((name, sock));
-            }
-            Err(e) => warn!(iface = %name, "cannot send beacons: {e}"),
-        }
-    }
-    rx.set_nonblocking(true).map_err(|e| LinkError::io("setting O_NONBLOCK", e))?;
-    let rx = UdpSocket::from_std(rx.into()).map_err(|e| LinkError::io("registering UDP", e))?;
-    Ok(Some(Discovery { rx, tx }))
-}
-
-/// The interfaces to beacon on, one IPv4 address each.
-fn select_interfaces(wanted: Option<&[String]>) -> Result<Vec<(String, Ipv4Addr)>, LinkError> {
-    let all = if_addrs::get_if_addrs().map_err(|e| LinkError::io("listing interfaces", e))?;
-    let v4 = |i: &if_addrs::Interface| match &i.addr {
-        if_addrs::IfAddr::V4(a) => Some(a.ip),
-        if_addrs::IfAddr::V6(_) => None,
-    };
-    let mut out: Vec<(String, Ipv4Addr)> = Vec::new();
-    match wanted {
-        None => {
-            for i in &all {
-                if let Some(ip) = v4(i)
-                    && !i.is_loopback()
-                    && usable(i)
-                    && !out.iter().any(|(n, _)| *n == i.name)
-                {
-                    out.push((i.name.clone(), ip));
-                }
-            }
-        }
-        Some(names) => {
-            for name in names {
-                let ip = all
-                    .iter()
-                    .filter(|i| i.name == *name)
-                    .find_map(v4)
-                    .ok_or_else(|| LinkError::NoInterface(name.clone()))?;
-                if !out.iter().any(|(n, _)| n == name) {
-                    out.push((name.clone(), ip));
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// IPv6 discovery: one receiving socket joined to `group` on every
-/// selected interface with a link-local address, one sending socket each.
-fn open_discovery_v6(config: &LanConfig, group: Ipv6Addr) -> Result<Option<Discovery>, LinkError> {
-    if config.interfaces.as_ref().is_some_and(Vec::is_empty) {
-        return Ok(None);
-    }
-    let all = if_addrs::get_if_addrs().map_err(|e| LinkError::io("listing interfaces", e))?;
-    let mut ifaces: Vec<(String, u32, Ipv6Addr)> = Vec::new();
-    for i in &all {
-        let if_addrs::IfAddr::V6(a) = &i.addr else { continue };
-        // fe80::/10: link-local, the one IPv6 address every segment has.
-        let link_local = a.ip.segments()[0] & 0xffc0 == 0xfe80;
-        let wanted = match &config.interfaces {
-            None => !i.is_loopback() && usable(i),
-            Some(names) => names.contains(&i.name),
-        };
-        let Some(index) = i.index else { continue };
-        if link_local && wanted && !ifaces.iter().any(|(n, _, _)| *n == i.name) {
-            ifaces.push((i.name.clone(), index, a.ip));
-        }
-    }
-    if ifaces.is_empty() {
-        debug!("no interface with an IPv6 link-local address: IPv6 discovery is off");
-        return Ok(None);
-    }
-    let udp = || {
-        Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))
-            .map_err(|e| LinkError::io("creating a UDP socket", e))
-    };
-    let rx = udp()?;
-    let setup = rx
-        .set_only_v6(true)
-        .and_then(|()| rx.set_reuse_address(true))
-        .and_then(|()| rx.set_reuse_port(true))
-        .and_then(|()| {
-            rx.bind(&SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, config.port, 0, 0).into())
-        });
-    if let Err(e) = setup {
-        warn!("no IPv6 beacon socket: {e}");
-        return Ok(None);
-    }
-    let mut tx = Vec::new();
-    for (name, index, ip) in ifaces {
-        if let Err(e) = rx.join_multicast_v6(&group, index) {
-            warn!(iface = %name, "cannot join {group}: {e}");
-            continue;
-        }
-        let s = udp()?;
-        let setup = s
-            .set_only_v6(true)
-            .and_then(|()| s.set_multicast_if_v6(index))
-            .and_then(|()| s.set_multicast_loop_v6(true))
-            .and_then(|()| s.set_multicast_hops_v6(1))
-            .and_then(|()| s.bind(&SocketAddrV6::new(ip, 0, 0, index).into()))
-            .and_then(|()| s.set_nonblocking(true))
-            .and_then(|()| UdpSocket::from_std(s.into()));
-        match setup {
-            Ok(sock) => {
-                debug!(iface = %name, %ip, "IPv6 beacons on");
-                tx.push((name, sock));
-            }
-            // A link-local address still in duplicate detection cannot be bound yet.
-            Err(e) => warn!(iface = %name, "cannot send IPv6 beacons: {e}"),
-        }
-    }
-    rx.set_nonblocking(true).map_err(|e| LinkError::io("setting O_NONBLOCK", e))?;
-    let rx = UdpSocket::from_std(rx.into()).map_err(|e| LinkError::io("registering UDP", e))?;
-    Ok(Some(Discovery { rx, tx }))
-}
-
-fn usable(i: &if_addrs::Interface) -> bool {
-    use if_addrs::IfOperStatus as S;
-    if matches!(i.oper_status, S::Down | S::NotPresent | S::LowerLayerDown) {
-        return false;
-    }
-    // if-addrs does not report the multicast flag; Linux shows it in sysfs.
-    if cfg!(target_os = "linux") {
-        let path = format!("/sys/class/net/{}/flags", i.name);
-        if let Ok(s) = std::fs::read_to_string(path)
-            && let Ok(flags) = u32::from_str_radix(s.trim().trim_start_matches("0x"), 16)
-        {
-            return flags & IFF_UP != 0 && flags & IFF_MULTICAST != 0;
-        }
-    }
-    true
-}
-
 // ---------------------------------------------------------------- discovery
 
-async fn beacon_tx(
+/// How often the interfaces are listed again.
+const RESCAN: Duration = Duration::from_secs(5);
+
+/// One address family's discovery: beacons out on every usable interface
+/// (rescanned every [`RESCAN`]), heard on `rx`.
+async fn discovery_task(
     shared: Arc<Shared>,
-    socks: Vec<(String, UdpSocket)>,
+    rx: Arc<UdpSocket>,
+    group: IpAddr,
     beacon: [u8; crate::beacon::BEACON_LEN],
-    dest: SocketAddr,
 ) {
+    let v6 = group.is_ipv6();
+    let dest = SocketAddr::new(group, shared.config.port);
+    let mut ifaces: Vec<Iface> = Vec::new();
     let mut rng = new_rng();
+    let mut next_scan = Instant::now();
     loop {
-        for (name, s) in &socks {
-            if let Err(e) = s.send_to(&beacon, dest).await {
-                debug!(iface = %name, "beacon not sent: {e}");
+        if Instant::now() >= next_scan {
+            next_scan = Instant::now() + RESCAN;
+            let now = iface::candidates(v6, shared.config.interfaces.as_deref());
+            ifaces.retain(|i| {
+                let keep = now.iter().any(|(n, k)| *n == i.name && *k == i.key);
+                if !keep {
+                    iface::remove(&rx, group, i);
+                }
+                keep
+            });
+            for (name, key) in now {
+                if !ifaces.iter().any(|i| i.name == name)
+                    && let Some(i) = iface::add(&rx, group, &name, key)
+                {
+                    ifaces.push(i);
+                }
+            }
+        }
+        for i in &ifaces {
+            if let Err(e) = i.sock.send_to(&beacon, dest).await {
+                debug!(iface = %i.name, "beacon not sent: {e}");
             }
         }
         let wait = jittered(shared.config.beacon_interval, &mut rng);
@@ -760,7 +626,7 @@ async fn beacon_tx(
     }
 }
 
-async fn beacon_rx(shared: Arc<Shared>, sock: UdpSocket) {
+async fn beacon_rx(shared: Arc<Shared>, sock: Arc<UdpSocket>) {
     // Larger than a beacon, so that an oversized datagram is seen as such.
     let mut buf = [0u8; 64];
     loop {

@@ -16,6 +16,7 @@
 pub mod beacon;
 mod error;
 pub mod frame;
+mod iface;
 pub mod impair;
 mod lan;
 

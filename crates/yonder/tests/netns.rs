@@ -9,6 +9,8 @@
 //!   B killed with SIGKILL in the middle of a stream loses nothing A reported
 //!   as sent.
 //! - `line_of_twelve`: a public message crosses 11 hops, past Bitchat's TTL of 7.
+//! - `line_of_three_over_ipv6_link_local_only`: segments without IPv4; the
+//!   nodes find each other by IPv6 link-local beacons and relay.
 //!
 //! They need root and iproute2 and fail (not skip) without them.
 
@@ -234,6 +236,28 @@ fn line_of_twelve() {
     assert_eq!(got["text"], text.as_str());
     assert_eq!(got["peer_id"], lab.nodes[0].peer_id.as_str());
     eprintln!("11 hops took {:?}; line_of_twelve took {:?}", sent.elapsed(), started.elapsed());
+}
+
+#[test]
+fn line_of_three_over_ipv6_link_local_only() {
+    let mut lab = Lab::new("ipv6", 79, 3);
+    // No IPv4 anywhere; the nodes start while duplicate address detection
+    // may still hold the link-local addresses.
+    lab.veth_v6_only(0, 1);
+    lab.veth_v6_only(1, 2);
+    for i in 0..3 {
+        lab.node(i, &format!("v{i}"), false, false);
+    }
+    lab.start_all();
+    let far = lab.nodes[2].peer_id.clone();
+    wait_for("the ends to know each other", SETTLE, || {
+        lab.nodes[0].peers().iter().any(|(p, _)| *p == far).then_some(())
+    });
+    let text = format!("over IPv6 {}", token());
+    let id = lab.nodes[0].client(&["say", &text]).unwrap().trim().to_owned();
+    let got =
+        wait_for("the public message at the far end", DELIVERY, || lab.nodes[2].history_entry(&id));
+    assert_eq!(got["text"], text.as_str());
 }
 
 /// Neither `node`'s log nor any file in its data directory holds any of `texts`.

@@ -78,6 +78,20 @@ impl Lab {
         }
     }
 
+    /// Joins namespaces `a` and `b` by a veth pair with no IPv4 address:
+    /// only the IPv6 link-local addresses the kernel assigns.
+    pub(crate) fn veth_v6_only(&mut self, a: usize, b: usize) {
+        self.segments += 1;
+        let name = format!("s{}", self.segments);
+        let (na, nb) = (&self.namespaces[a], &self.namespaces[b]);
+        ip(&[
+            "link", "add", &name, "netns", na, "type", "veth", "peer", "name", &name, "netns", nb,
+        ]);
+        for ns in [na, nb] {
+            ip(&["-n", ns, "link", "set", &name, "up"]);
+        }
+    }
+
     /// Adds a node (not started) in namespace `ns`; `trace` runs it with
     /// `RUST_LOG=trace`, `follow` keeps an `events --json` reader on it.
     pub(crate) fn node(&mut self, ns: usize, nick: &str, trace: bool, follow: bool) -> usize {
