@@ -163,14 +163,40 @@ impl Drop for Background {
 /// The store shared between the node (through the core's `Store` trait)
 /// and the daemon (history, flags, settings). Empty after a wipe: then
 /// reads find nothing and writes go nowhere, while the node says goodbye.
-#[derive(Clone)]
-struct SharedStore(Arc<Mutex<Option<RedbStore>>>);
+///
+/// The core records a message as delivered before it reports it; those
+/// records are held back here and written only after the daemon has saved
+/// the message in the history, so a crash in between makes the sender's
+/// next copy count as new instead of losing the message.
+#[derive(Clone, Default)]
+struct SharedStore {
+    db: Arc<Mutex<Option<RedbStore>>>,
+    delivered: Arc<Mutex<Vec<(PeerId, String, u64)>>>,
+}
 
 impl SharedStore {
+    fn new(db: RedbStore) -> SharedStore {
+        SharedStore { db: Arc::new(Mutex::new(Some(db))), ..SharedStore::default() }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Option<RedbStore>> {
         // A panic while holding the lock cannot leave redb half-written
         // (each call is one transaction), so a poisoned lock is still usable.
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.db.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn pending(&self) -> MutexGuard<'_, Vec<(PeerId, String, u64)>> {
+        self.delivered.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes the delivered records held back so far.
+    fn commit_delivered(&self) {
+        let pending = std::mem::take(&mut *self.pending());
+        if let Some(db) = self.lock().as_mut() {
+            for (from, id, at) in pending {
+                db.mark_delivered(from, &id, at);
+            }
+        }
     }
 
     /// Runs `f` on the store, or fails if it was wiped.
@@ -212,12 +238,12 @@ impl Store for SharedStore {
         }
     }
     fn was_delivered(&self, from: PeerId, id: &str) -> bool {
-        self.lock().as_ref().is_some_and(|s| s.was_delivered(from, id))
+        self.pending().iter().any(|(f, i, _)| *f == from && i == id)
+            || self.lock().as_ref().is_some_and(|s| s.was_delivered(from, id))
     }
     fn mark_delivered(&mut self, from: PeerId, id: &str, at_ms: u64) {
-        if let Some(s) = self.lock().as_mut() {
-            s.mark_delivered(from, id, at_ms);
-        }
+        // Written by `commit_delivered` once the message is in the history.
+        self.pending().push((from, id.to_owned(), at_ms));
     }
 }
 
@@ -273,7 +299,7 @@ async fn serve(opts: Options, ready: Option<std::sync::mpsc::Sender<()>>) -> any
     let blocked = redb.blocked()?;
     let favourites = redb.favourites()?.into_iter().collect();
     let verified = redb.verified()?.into_iter().collect();
-    let store = SharedStore(Arc::new(Mutex::new(Some(redb))));
+    let store = SharedStore::new(redb);
 
     let epoch = tokio::time::Instant::now();
     let config = Config { nickname: nick.clone(), ..opts.node.clone() };
@@ -472,14 +498,17 @@ impl Daemon {
     /// and the subscribers. A store failure stops the node rather than let
     /// it report as saved what is not.
     fn flush(&mut self) -> anyhow::Result<()> {
-        self.send_transmits();
+        // Events first: a received message is in the history before the
+        // delivery receipt the node queued for it leaves.
         while let Some(ev) = self.node.poll_event() {
             self.on_event(ev)?;
         }
+        self.store.commit_delivered();
         if let Some(e) = self.store.take_error() {
             error!("store failed: {e}");
             return Err(anyhow::Error::new(e).context("the store failed; stopping"));
         }
+        self.send_transmits();
         Ok(())
     }
 
