@@ -753,7 +753,13 @@ impl Node {
         let yonder =
             a.unknown.iter().any(|(t, v)| *t == YONDER_TLV && v.first() == Some(&YONDER_VERSION));
         let direct = p.ttl >= DEFAULT_TTL && link.is_some() && !self.in_yonder_push();
-        let hops = if direct { 1 } else { self.hops_travelled(p) };
+        // Without a link (an introduction inside a yonder push, or a
+        // reassembled fragment set) the distance is not known.
+        let hops = match (direct, link) {
+            (true, _) => 1,
+            (false, None) => 0,
+            (false, Some(_)) => self.hops_travelled(p),
+        };
         if !self.peers.contains_key(&p.sender) && self.peers.len() >= self.config.max_peers {
             // Forget the peer heard from least recently.
             if let Some(old) = self.peers.iter().min_by_key(|(_, q)| q.last_seen).map(|(id, _)| *id)
@@ -778,7 +784,10 @@ impl Node {
         peer.nick = a.nickname.clone();
         peer.verifier = Some(verifier);
         peer.last_seen = now;
-        peer.hops = hops;
+        if hops != 0 {
+            // An unknown distance does not erase a known one.
+            peer.hops = hops;
+        }
         peer.yonder = yonder;
         if direct && let Some(l) = link {
             peer.links.insert(l);
@@ -837,9 +846,14 @@ impl Node {
 
     /// Hops a packet travelled as its TTL tells, or 0 (unknown) inside a
     /// yonder push, whose hop budget starts at a random value precisely so
-    /// that it does not tell the distance to the origin.
+    /// that it does not tell the distance to the origin, and in a gossip-sync
+    /// response, which is sent with TTL 0 from wherever it was archived.
     fn hops_travelled(&self, p: &Packet) -> u8 {
-        if self.in_yonder_push() { 0 } else { DEFAULT_TTL.saturating_sub(p.ttl).saturating_add(1) }
+        if self.in_yonder_push() || p.rsr {
+            0
+        } else {
+            DEFAULT_TTL.saturating_sub(p.ttl).saturating_add(1)
+        }
     }
 
     /// Counts a packet that [`Node::verify_from_known`] refused.

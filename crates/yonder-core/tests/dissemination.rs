@@ -234,3 +234,33 @@ fn a_new_nickname_reaches_peers_two_hops_away() {
     assert_eq!(nick(&net, 2), "renamed");
     assert_eq!(net.nodes[2].peer_noise_key(far), Some(common::identity(1).noise_public()));
 }
+
+#[test]
+fn hops_are_counted_under_bitchat_rules_and_unknown_under_yonder() {
+    for (policy, far) in [(RelayPolicy::BitchatIos, 2), (RelayPolicy::Yonder, 0)] {
+        let mut net = mesh(3, &line(3), policy, 0, 7);
+        net.run_for(Duration::from_secs(40));
+        let hops: Vec<(u8, bool)> = net.nodes[0].peers().iter().map(|p| (p.2, p.3)).collect();
+        assert_eq!(
+            hops,
+            {
+                let mut want = vec![(1, true), (far, false)];
+                // peers() is sorted by peer ID.
+                if net.id(2) < net.id(1) {
+                    want.reverse();
+                }
+                want
+            },
+            "{policy:?}"
+        );
+        let now = net.now;
+        let id = net.nodes[2].send_public(now, "how far?");
+        net.run_for(Duration::from_secs(5));
+        let got =
+            net.events_where(0, |e| matches!(e, Event::PublicMessage { id: x, .. } if *x == id));
+        assert!(
+            matches!(got.as_slice(), [Event::PublicMessage { hops, .. }] if *hops == far),
+            "{policy:?}: {got:?}"
+        );
+    }
+}
