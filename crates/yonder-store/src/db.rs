@@ -289,6 +289,49 @@ impl RedbStore {
         txn.commit().map_err(StoreError::db)
     }
 
+    /// Appends history entries and records delivered messages in one
+    /// transaction: one durable commit for everything a driver took in at
+    /// once, instead of one per message.
+    pub fn record_batch(
+        &mut self,
+        history: &[HistoryEntry],
+        delivered: &[(PeerId, String, u64)],
+    ) -> Result<(), StoreError> {
+        if history.is_empty() && delivered.is_empty() {
+            return Ok(());
+        }
+        let txn = self.db.begin_write().map_err(StoreError::db)?;
+        {
+            let mut t = txn.open_table(HISTORY).map_err(StoreError::db)?;
+            let first = t.last().map_err(StoreError::db)?.map_or(0, |(k, _)| k.value() + 1);
+            for (key, entry) in (first..).zip(history) {
+                let value = self.seal("history", &key.to_be_bytes(), &encode_history(entry));
+                t.insert(key, value.as_slice()).map_err(StoreError::db)?;
+            }
+            while t.len().map_err(StoreError::db)? > MAX_HISTORY {
+                t.pop_first().map_err(StoreError::db)?;
+            }
+        }
+        if !delivered.is_empty() {
+            let mut rows = txn.open_table(DELIVERED).map_err(StoreError::db)?;
+            let mut age = txn.open_table(DELIVERED_AGE).map_err(StoreError::db)?;
+            for (from, id, at_ms) in delivered {
+                let key = [from.0.as_slice(), id.as_bytes()].concat();
+                let row = self.blinded("delivered", &key);
+                let value = self.seal("delivered", &row, &at_ms.to_be_bytes());
+                if rows.insert(row.as_slice(), value.as_slice()).map_err(StoreError::db)?.is_none()
+                {
+                    let age_key = [at_ms.to_be_bytes().as_slice(), &row].concat();
+                    age.insert(age_key.as_slice(), [].as_slice()).map_err(StoreError::db)?;
+                }
+            }
+        }
+        if !delivered.is_empty() {
+            RedbStore::forget_old_delivered(&txn).map_err(StoreError::db)?;
+        }
+        txn.commit().map_err(StoreError::db)
+    }
+
     /// The last `limit` history entries, oldest first.
     pub fn history(&self, limit: usize) -> Result<Vec<HistoryEntry>, StoreError> {
         let txn = self.db.begin_read().map_err(StoreError::db)?;

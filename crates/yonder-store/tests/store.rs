@@ -297,3 +297,31 @@ fn a_schema_1_database_is_migrated_and_keeps_its_rows() {
     drop(d);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_batch_lands_whole_after_single_writes() {
+    let dir = temp_dir("batch");
+    let mut d = open(&dir, None, CHEAP).unwrap();
+    let h = |i: u64| HistoryEntry {
+        id: format!("b{i}"),
+        direction: Direction::PrivateIn,
+        peer: PeerId([2; 8]),
+        nick: "m".into(),
+        text: format!("text {i}"),
+        timestamp_ms: i,
+    };
+    d.store.append_history(&h(0)).unwrap();
+    let delivered =
+        vec![(PeerId([2; 8]), "b1".to_owned(), 1), (PeerId([2; 8]), "b2".to_owned(), 2)];
+    d.store.record_batch(&[h(1), h(2)], &delivered).unwrap();
+    d.store.record_batch(&[], &[]).unwrap();
+    drop(d);
+    let d = open(&dir, None, CHEAP).unwrap();
+    let ids: Vec<String> = d.store.history(10).unwrap().into_iter().map(|e| e.id).collect();
+    assert_eq!(ids, ["b0", "b1", "b2"]);
+    assert!(d.store.was_delivered(PeerId([2; 8]), "b1"));
+    assert!(d.store.was_delivered(PeerId([2; 8]), "b2"));
+    assert!(!d.store.was_delivered(PeerId([2; 8]), "b0"));
+    assert!(!file_contains(&dir.join(DATABASE_FILE), b"text 1"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -165,9 +165,8 @@ impl Drop for Background {
 /// reads find nothing and writes go nowhere, while the node says goodbye.
 ///
 /// The core records a message as delivered before it reports it; those
-/// records are held back here and written only after the daemon has saved
-/// the message in the history, so a crash in between makes the sender's
-/// next copy count as new instead of losing the message.
+/// records are held back here and written in the same transaction as the
+/// message's history entry, so a crash cannot keep one without the other.
 #[derive(Clone, Default)]
 struct SharedStore {
     db: Arc<Mutex<Option<RedbStore>>>,
@@ -189,13 +188,14 @@ impl SharedStore {
         self.delivered.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Writes the delivered records held back so far.
-    fn commit_delivered(&self) {
-        let pending = std::mem::take(&mut *self.pending());
-        if let Some(db) = self.lock().as_mut() {
-            for (from, id, at) in pending {
-                db.mark_delivered(from, &id, at);
-            }
+    /// Writes the messages taken in since the last call and the delivered
+    /// records held back for them, in one durable commit.
+    fn commit(&self, history: &[HistoryEntry]) -> anyhow::Result<()> {
+        let delivered = std::mem::take(&mut *self.pending());
+        match self.lock().as_mut() {
+            Some(db) => Ok(db.record_batch(history, &delivered)?),
+            // After a wipe nothing is kept, by design.
+            None => Ok(()),
         }
     }
 
@@ -267,6 +267,9 @@ struct Daemon {
     favourites: BTreeSet<PeerId>,
     verified: BTreeMap<PeerId, [u8; 32]>,
     frames_out: u64,
+    /// Messages taken in and their event lines, until the next commit.
+    pending_history: Vec<HistoryEntry>,
+    pending_lines: Vec<EventLine>,
 }
 
 fn unix_ms() -> u64 {
@@ -351,6 +354,8 @@ async fn serve(opts: Options, ready: Option<std::sync::mpsc::Sender<()>>) -> any
         favourites,
         verified,
         frames_out: 0,
+        pending_history: Vec::new(),
+        pending_lines: Vec::new(),
     };
     if let Some(tx) = ready {
         let _ = tx.send(());
@@ -501,9 +506,18 @@ impl Daemon {
         // Events first: a received message is in the history before the
         // delivery receipt the node queued for it leaves.
         while let Some(ev) = self.node.poll_event() {
-            self.on_event(ev)?;
+            self.on_event(ev);
         }
-        self.store.commit_delivered();
+        // One commit for everything taken in since the last flush; events
+        // are published only once what they report is on disk.
+        let history = std::mem::take(&mut self.pending_history);
+        if let Err(e) = self.store.commit(&history) {
+            error!("store failed: {e:#}");
+            return Err(e.context("the store failed; stopping"));
+        }
+        for line in std::mem::take(&mut self.pending_lines) {
+            self.publish(&line);
+        }
         if let Some(e) = self.store.take_error() {
             error!("store failed: {e}");
             return Err(anyhow::Error::new(e).context("the store failed; stopping"));
@@ -523,30 +537,30 @@ impl Daemon {
         self.store.with(|s| s.append_history(&entry)).context("saving a message")
     }
 
-    fn on_event(&mut self, ev: Event) -> anyhow::Result<()> {
+    fn on_event(&mut self, ev: Event) {
         let line = match ev {
             Event::PublicMessage { id, from, nick, text, timestamp, hops } => {
                 debug!(%id, %from, hops, "public message");
-                self.history(HistoryEntry {
+                self.pending_history.push(HistoryEntry {
                     id: id.clone(),
                     direction: Direction::Public,
                     peer: from,
                     nick: nick.clone(),
                     text: text.clone(),
                     timestamp_ms: timestamp,
-                })?;
+                });
                 EventLine::PublicMessage { id, from: from.to_hex(), nick, text, timestamp, hops }
             }
             Event::PrivateMessage { id, from, nick, text, timestamp } => {
                 debug!(%id, %from, "private message");
-                self.history(HistoryEntry {
+                self.pending_history.push(HistoryEntry {
                     id: id.clone(),
                     direction: Direction::PrivateIn,
                     peer: from,
                     nick: nick.clone(),
                     text: text.clone(),
                     timestamp_ms: timestamp,
-                })?;
+                });
                 EventLine::PrivateMessage { id, from: from.to_hex(), nick, text, timestamp }
             }
             Event::Delivered { id, by } => {
@@ -572,8 +586,7 @@ impl Daemon {
                 EventLine::PeerDown { peer_id: peer.to_hex(), nick }
             }
         };
-        self.publish(&line);
-        Ok(())
+        self.pending_lines.push(line);
     }
 
     fn candidates(&self) -> Vec<Candidate> {
