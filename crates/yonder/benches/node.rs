@@ -23,6 +23,8 @@
 //! `--dir` is where data directories go (default: the system temporary
 //! directory); the node's store commits durably, so the file system matters.
 //! `--keep` leaves them, with the node's log, for a look afterwards.
+//! `YONDER_BENCH_BIN=PATH` benchmarks that `yonder` binary instead of this
+//! build's (for a baseline from another commit, measured in the same session).
 
 use std::collections::HashSet;
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -273,7 +275,11 @@ impl NodeProc {
             .append(true)
             .open(dir.with_extension("log"))
             .context("opening the node's log")?;
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_yonder"));
+        // YONDER_BENCH_BIN runs another build (an older commit, say) under
+        // the same benchmark, for a baseline in the same session.
+        let bin = std::env::var_os("YONDER_BENCH_BIN")
+            .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_yonder")), PathBuf::from);
+        let mut cmd = Command::new(bin);
         cmd.arg("--data-dir")
             .arg(dir)
             .args(["up", "--nick", "bench", "--listen", "127.0.0.1:0", "--config"])

@@ -511,6 +511,9 @@ impl Daemon {
         // One commit for everything taken in since the last flush; events
         // are published only once what they report is on disk.
         let history = std::mem::take(&mut self.pending_history);
+        if !history.is_empty() {
+            trace!(messages = history.len(), "commit");
+        }
         if let Err(e) = self.store.commit(&history) {
             error!("store failed: {e:#}");
             return Err(e.context("the store failed; stopping"));
