@@ -22,6 +22,7 @@ mod limits;
 mod node;
 mod private;
 mod relay;
+pub mod room;
 mod spray;
 mod store;
 mod sync;
