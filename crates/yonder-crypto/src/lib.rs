@@ -41,6 +41,7 @@ mod error;
 
 pub mod dh;
 pub mod identity;
+pub mod media;
 pub mod noise;
 pub mod seal;
 

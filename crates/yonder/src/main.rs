@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod sim_cmd;
+mod voice_cmd;
 mod wire_cmd;
 
 use yonder::{chat, cmds, daemon};
@@ -40,6 +41,9 @@ enum Command {
     Wire(wire_cmd::WireCommand),
     /// Simulate a mesh of production nodes under a virtual clock and report metrics.
     Sim(Box<sim_cmd::SimArgs>),
+    /// Audio-room media path tools.
+    #[command(subcommand)]
+    Voice(voice_cmd::VoiceCommand),
 }
 
 /// Exit code for bad input (a malformed packet, bad JSON, bad hex).
@@ -65,6 +69,7 @@ fn main() -> ExitCode {
         Command::Client(cmd) => cmds::run(cli.data_dir.as_deref(), cmd),
         Command::Wire(cmd) => wire_cmd::run(cmd).map_err(anyhow::Error::from),
         Command::Sim(args) => sim_cmd::run(*args).map_err(anyhow::Error::from),
+        Command::Voice(cmd) => voice_cmd::run(cmd).map_err(anyhow::Error::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
