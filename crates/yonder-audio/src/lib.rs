@@ -3,7 +3,8 @@
 //! The media path of yonder audio rooms, below encryption and above the mesh:
 //! Opus encoding and decoding in three talker modes ([`codec`]), the packet
 //! format of one voice frame ([`frame`]), an adaptive jitter buffer with loss
-//! concealment ([`jitter`]), and 16 kHz mono WAV files for tests and
+//! concealment ([`jitter`]), choosing and mixing the talkers heard at once
+//! ([`mix`]), and 16 kHz mono WAV files for tests and
 //! benchmarks ([`wav`]).
 //!
 //! This crate must not contain protocol logic (rooms, roles, keys, routing
@@ -22,9 +23,11 @@ mod error;
 pub mod codec;
 pub mod frame;
 pub mod jitter;
+pub mod mix;
 pub mod wav;
 
 pub use codec::{Decoder, Encoder, FRAME_MS, FRAME_SAMPLES, Mode, SAMPLE_RATE};
 pub use error::{AudioError, Fault};
 pub use frame::{MAX_OPUS_PAYLOAD, MAX_REDUNDANT, VoiceFrame};
 pub use jitter::{Concealment, JitterBuffer, JitterConfig, JitterStats, PlayedFrame};
+pub use mix::{MAX_TALKERS, TalkerSelector, level_dbov, mix};
