@@ -234,3 +234,50 @@ fn client_commands_fail_cleanly() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn id_gives_a_qr_code_of_a_signed_bitchat_verification_url() {
+    let dir = temp("qr");
+    let mut n = Node { dir: dir.clone(), child: None };
+    n.child = Some(spawn(&dir, "quinn", free_port(), None));
+    let out = cli(&dir, &["id", "--json"]);
+    assert!(out.status.success());
+    let id: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(id["nick"], "quinn");
+    assert_eq!(id["peer_id"].as_str().unwrap().len(), 16);
+    assert_eq!(id["fingerprint"].as_str().unwrap().len(), 64);
+
+    let out = cli(&dir, &["id", "--qr"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    // Half-block characters draw the code; the URL follows it.
+    assert!(text.contains('█') || text.contains('▀'), "no QR code drawn:\n{text}");
+    let url = text.lines().find(|l| l.starts_with("bitchat://verify?")).unwrap();
+    let fields: std::collections::BTreeMap<&str, &str> =
+        url["bitchat://verify?".len()..].split('&').map(|kv| kv.split_once('=').unwrap()).collect();
+    assert_eq!(fields["v"], "1");
+    assert_eq!(fields["nick"], "quinn");
+    // The noise key is the one the fingerprint names, and the signature
+    // checks out over Bitchat's length-prefixed fields.
+    let noise: [u8; 32] = hex::decode(fields["noise"]).unwrap().try_into().unwrap();
+    assert_eq!(yonder_crypto::fingerprint_of(&noise).to_hex(), id["fingerprint"].as_str().unwrap());
+    let sign: [u8; 32] = hex::decode(fields["sign"]).unwrap().try_into().unwrap();
+    let sig: [u8; 64] = hex::decode(fields["sig"]).unwrap().try_into().unwrap();
+    let mut signed = Vec::new();
+    for f in [
+        "bitchat-verify-v1",
+        "1",
+        fields["noise"],
+        fields["sign"],
+        "",
+        "quinn",
+        fields["ts"],
+        fields["nonce"],
+    ] {
+        signed.push(f.len() as u8);
+        signed.extend_from_slice(f.as_bytes());
+    }
+    yonder_crypto::verify(&sign, &signed, &sig).unwrap();
+    signed[20] ^= 1;
+    assert!(yonder_crypto::verify(&sign, &signed, &sig).is_err());
+}
