@@ -24,7 +24,7 @@
 //! directory); the node's store commits durably, so the file system matters.
 //! `--keep` leaves them, with the node's log, for a look afterwards.
 //! `YONDER_BENCH_BIN=PATH` benchmarks that `yonder` binary instead of this
-//! build's (for a baseline from another commit, measured in the same session).
+//! build's (for a baseline from another commit, measured in the same sitting).
 
 use std::collections::HashSet;
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -276,7 +276,7 @@ impl NodeProc {
             .open(dir.with_extension("log"))
             .context("opening the node's log")?;
         // YONDER_BENCH_BIN runs another build (an older commit, say) under
-        // the same benchmark, for a baseline in the same session.
+        // the same benchmark, for a baseline measured in the same sitting.
         let bin = std::env::var_os("YONDER_BENCH_BIN")
             .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_yonder")), PathBuf::from);
         let mut cmd = Command::new(bin);
