@@ -94,6 +94,7 @@ impl std::fmt::Debug for RedbStore {
 }
 
 fn derive(data_key: &[u8; 32], label: &[u8]) -> Zeroizing<[u8; 32]> {
+    // HMAC takes keys of any length, so this cannot fail.
     let mut mac =
         <Hmac<Sha256> as hmac::Mac>::new_from_slice(data_key).unwrap_or_else(|_| unreachable!());
     mac.update(label);
@@ -169,6 +170,7 @@ impl RedbStore {
     }
 
     fn blinded(&self, table: &str, key: &[u8]) -> [u8; 16] {
+        // HMAC takes keys of any length, so this cannot fail.
         let mut mac = <Hmac<Sha256> as hmac::Mac>::new_from_slice(self.blind.as_ref())
             .unwrap_or_else(|_| unreachable!());
         mac.update(table.as_bytes());

@@ -30,7 +30,7 @@ use yonder_store::{Direction, HistoryEntry, KdfCost, RedbStore};
 use yonder_wire::PeerId;
 
 use crate::control::{
-    EventLine, FaultName, HistoryItem, IdInfo, OutboxItem, PeerInfo, Request, Status,
+    ErrorReply, EventLine, FaultName, HistoryItem, IdInfo, OutboxItem, PeerInfo, Request, Status,
 };
 use config::{FileConfig, UpArgs};
 use resolve::{Candidate, ResolveError};
@@ -581,6 +581,13 @@ impl Daemon {
             Event::PeerUp { peer, nick } => {
                 info!(%peer, %nick, "peer up");
                 self.nicks.insert(peer, nick.clone());
+                if self.nicks.len() > self.node.config().max_peers {
+                    // A PeerDown lost to a full event queue must not leave
+                    // its entry forever: keep only the peers the node knows.
+                    let known: BTreeSet<PeerId> =
+                        self.node.peers().into_iter().map(|p| p.0).collect();
+                    self.nicks.retain(|p, _| known.contains(p));
+                }
                 EventLine::PeerUp { peer_id: peer.to_hex(), nick }
             }
             Event::PeerDown { peer } => {
@@ -927,7 +934,8 @@ impl From<anyhow::Error> for Refusal {
 }
 
 fn refusal(message: &str, fault: FaultName) -> String {
-    json!({"ok": false, "error": message, "fault": fault}).to_string()
+    let reply = ErrorReply { ok: false, error: message.to_owned(), fault };
+    serde_json::to_string(&reply).unwrap_or_default()
 }
 
 fn check_text(text: &str, max: usize) -> Result<(), Refusal> {
