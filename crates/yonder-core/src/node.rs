@@ -78,6 +78,8 @@ pub struct MemoryReport {
     pub transmits: usize,
     /// Events not yet drained (≤ `Config::max_event_queue`).
     pub events: usize,
+    /// Audio rooms tracked (≤ [`crate::MAX_ROOMS`]).
+    pub rooms: usize,
 }
 
 #[derive(Debug)]
@@ -277,6 +279,7 @@ impl Node {
             scheduled_relays: self.relays.len(),
             transmits: self.transmits.len(),
             events: self.events.len(),
+            rooms: self.room_count(),
         }
     }
 

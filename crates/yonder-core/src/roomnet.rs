@@ -294,6 +294,9 @@ pub(crate) struct RoomNetState {
     data_seen: SeenSet,
     announce_seen: SeenSet,
     next_tick: Option<Instant>,
+    /// The latest time any input brought, so [`Node::room_links`], which
+    /// is given no clock, shows only children that are still live.
+    clock: Instant,
 }
 
 impl Default for RoomNetState {
@@ -303,6 +306,7 @@ impl Default for RoomNetState {
             data_seen: SeenSet::new(DATA_SEEN, DATA_SEEN_TTL),
             announce_seen: SeenSet::new(ANNOUNCE_SEEN, ANNOUNCE_SEEN_TTL),
             next_tick: None,
+            clock: Instant(0),
         }
     }
 }
@@ -388,20 +392,24 @@ impl Node {
 
     /// Where `tag`'s tree runs through this node, if the room is tracked.
     pub fn room_links(&self, tag: [u8; 8]) -> Option<RoomLinks> {
-        // Callers have no clock here: children are those not yet expired at
-        // the last tick, which runs every second.
         let room = self.roomnet.rooms.get(&tag)?;
         Some(RoomLinks {
             parent: if room.host { None } else { room.parent },
-            children: room.children.keys().copied().collect(),
+            children: room.live_children(self.roomnet.clock).collect(),
             is_root: room.host,
         })
+    }
+
+    /// Rooms tracked, for [`Node::memory_report`].
+    pub(crate) fn room_count(&self) -> usize {
+        self.roomnet.rooms.len()
     }
 
     /// The room `tag`, created if new. A full table makes room by forgetting
     /// the room beaconed least recently, one without local interest first;
     /// a beacon (`local` false) never evicts a room we host or joined.
     fn room_entry(&mut self, now: Instant, tag: [u8; 8], local: bool) -> Option<&mut Room> {
+        self.roomnet.clock = self.roomnet.clock.max(now);
         let rooms = &mut self.roomnet.rooms;
         if !rooms.contains_key(&tag) && rooms.len() >= MAX_ROOMS {
             let oldest = |want_local: bool| {
@@ -524,6 +532,7 @@ impl Node {
             self.stats.stale += 1;
             return;
         }
+        self.roomnet.clock = self.roomnet.clock.max(now);
         let Some((tag, msg)) = decode(&p.payload) else {
             self.stats.room_malformed += 1;
             return;
@@ -660,6 +669,7 @@ impl Node {
         if tick > now {
             return;
         }
+        self.roomnet.clock = self.roomnet.clock.max(now);
         self.roomnet.data_seen.expire(now);
         self.roomnet.announce_seen.expire(now);
         let tags: Vec<[u8; 8]> = self.roomnet.rooms.keys().copied().collect();

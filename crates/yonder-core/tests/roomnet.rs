@@ -12,8 +12,8 @@ use std::time::Duration;
 use common::{Net, make_node};
 use proptest::prelude::*;
 use yonder_core::{
-    Config, Event, Instant, LinkKind, MAX_ROOM_DATAGRAM, MemoryStore, ROOM_SCOPE, ROOM_TYPE,
-    RelayPolicy, RoomNetError,
+    Config, Event, Instant, LinkKind, MAX_ROOM_DATAGRAM, MAX_ROOMS, MemoryStore, ROOM_SCOPE,
+    ROOM_TYPE, RelayPolicy, RoomNetError,
 };
 use yonder_wire::{Packet, PayloadEncoding, PeerId};
 
@@ -456,6 +456,40 @@ fn oversized_and_misused_sends_are_refused_or_dropped() {
     net.nodes[0].room_send(now, TAG, 0, b"gone").unwrap();
     net.run_for(S);
     assert_eq!(got(&net, 1, b"gone"), 0);
+}
+
+#[test]
+fn room_table_is_bounded_and_beacons_never_evict_our_rooms() {
+    let mut net = Net::new(2);
+    net.connect(0, 1);
+    bind(&mut net);
+    let now = net.now;
+    net.nodes[0].room_host(now, TAG);
+    net.nodes[1].room_join(now, TAG);
+    settle(&mut net);
+    // A neighbour beacons far more rooms than anyone tracks.
+    let link = net.link(1, 0);
+    for k in 0..(2 * MAX_ROOMS as u32) {
+        let mut tag = [0u8; 8];
+        tag[..4].copy_from_slice(&k.to_be_bytes());
+        let frame = room_frame(&net, [&tag[..], &[1], &k.to_be_bytes(), &[0]].concat());
+        net.inject(1, link, &frame);
+        if k % 100 == 99 {
+            // Stay under the neighbour rate limit.
+            net.run_for(S);
+        }
+    }
+    assert_eq!(net.nodes[1].memory_report().rooms, MAX_ROOMS);
+    let r = net.nodes[1].room_links(TAG).unwrap();
+    assert_eq!(r.parent, Some(link));
+    let now = net.now;
+    net.nodes[0].room_send(now, TAG, 0, b"still ours").unwrap();
+    net.run_for(S);
+    assert_eq!(got(&net, 1, b"still ours"), 1);
+    // Rooms nobody beacons any more are forgotten; ours stays.
+    net.run_for(12 * S);
+    assert_eq!(net.nodes[1].memory_report().rooms, 1);
+    assert!(net.nodes[1].room_links(TAG).is_some());
 }
 
 proptest! {
