@@ -14,6 +14,7 @@ impl Node {
 
     pub(crate) fn on_link_down(&mut self, now: Instant, link: LinkId) {
         self.yonder_link_down(now, link);
+        self.roomnet_link_down(link);
     }
 
     pub(crate) fn on_peer_up(&mut self, now: Instant, peer: PeerId) {
@@ -30,6 +31,7 @@ impl Node {
         self.private_timeout(now);
         self.sync_timeout(now);
         self.yonder_timeout(now);
+        self.roomnet_timeout(now);
     }
 
     pub(crate) fn extension_timeout(&self) -> Option<Instant> {
@@ -38,6 +40,7 @@ impl Node {
             self.sync_next_timeout(),
             self.yonder_next_timeout(),
             self.spray_next_timeout(),
+            self.roomnet_next_timeout(),
         ]
         .into_iter()
         .flatten()

@@ -23,6 +23,7 @@ mod node;
 mod private;
 mod relay;
 pub mod room;
+mod roomnet;
 mod spray;
 mod store;
 mod sync;
@@ -33,6 +34,11 @@ mod yonder;
 pub use limits::PacketId;
 pub use node::{MemoryReport, Node, Stats, YONDER_TLV, YONDER_VERSION};
 pub use private::{PrivateStats, SendError};
+pub use roomnet::{
+    BEACON_PERIOD, BLE_MAX_SLOTS, BLE_SLOT_WINDOW, CHILD_TIMEOUT, CLASS_CONTROL,
+    CLASS_MEDIA_CONSTRAINED, CLASS_MEDIA_LOSSY, CLASS_MEDIA_NORMAL, JOIN_PERIOD, MAX_ROOM_DATAGRAM,
+    MAX_ROOMS, PARENT_TIMEOUT, ROOM_EXPIRY, ROOM_SCOPE, ROOM_TYPE, RoomLinks, RoomNetError,
+};
 pub use spray::{
     CourierError, DEFAULT_SPRAY_COPIES, ENVELOPE_HEADER, Envelope, MAX_COURIER_TEXT,
     MAX_COURIER_TTL, MAX_ENVELOPE, SPRAY_TYPE, SprayMsg, SprayStats,

@@ -47,6 +47,17 @@ pub struct Stats {
     pub queue_overflow: u64,
     /// Relays cancelled because a duplicate arrived first.
     pub relays_cancelled: u64,
+    /// Room datagrams (DATA, ANNOUNCE) passed on for others, per link.
+    pub room_forwarded: u64,
+    /// Room DATA not sent on a BLE link: a media class BLE does not carry,
+    /// unparsable media, or a talker over the per-link slot limit.
+    pub room_dropped_ble: u64,
+    /// Room datagrams that did not fit a link's MTU (never fragmented).
+    pub room_dropped_mtu: u64,
+    /// Room datagrams that did not decode.
+    pub room_malformed: u64,
+    /// Room DATA and ANNOUNCE already seen.
+    pub room_duplicates: u64,
 }
 
 /// Sizes of a node's tables (see [`Node::memory_report`]); each is capped by
@@ -67,6 +78,8 @@ pub struct MemoryReport {
     pub transmits: usize,
     /// Events not yet drained (≤ `Config::max_event_queue`).
     pub events: usize,
+    /// Audio rooms tracked (≤ [`crate::MAX_ROOMS`]).
+    pub rooms: usize,
 }
 
 #[derive(Debug)]
@@ -137,6 +150,8 @@ pub struct Node {
     pub(crate) yonder: crate::yonder::YonderState,
     /// Store-carry-forward couriers (`spray.rs`).
     pub(crate) spray: crate::spray::SprayState,
+    /// Audio-room trees (`roomnet.rs`).
+    pub(crate) roomnet: crate::roomnet::RoomNetState,
 }
 
 impl core::fmt::Debug for Node {
@@ -191,6 +206,7 @@ impl Node {
             sync: Default::default(),
             yonder: Default::default(),
             spray: Default::default(),
+            roomnet: Default::default(),
         };
         node.set_spray_copies(spray_copies);
         node.set_courier_ttl(courier_ttl);
@@ -263,6 +279,7 @@ impl Node {
             scheduled_relays: self.relays.len(),
             transmits: self.transmits.len(),
             events: self.events.len(),
+            rooms: self.room_count(),
         }
     }
 
@@ -584,6 +601,11 @@ impl Node {
             }
             return;
         }
+        if packet.msg_type == crate::roomnet::ROOM_TYPE {
+            // Link-local, and its sender ID is random: no seen-set here.
+            self.room_packet(now, link, &packet);
+            return;
+        }
         if packet.msg_type == crate::yonder::YONDER_TYPE {
             // Link-local and unique per sequence number: no seen-set, only freshness.
             if packet.recipient == Some(self.me) && self.fresh(now, packet.timestamp) {
@@ -685,6 +707,8 @@ impl Node {
                     }
                     return;
                 }
+                // Room datagrams are never fragmented; a reassembled one is forged.
+                crate::roomnet::ROOM_TYPE => return,
                 crate::yonder::YONDER_TYPE => {
                     if to_me && self.fresh(now, inner.timestamp) {
                         let link = self

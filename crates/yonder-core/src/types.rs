@@ -115,6 +115,22 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// A DATA datagram of a room we host or joined (still sealed end to end).
+    RoomData {
+        /// The room's tag.
+        tag: [u8; 8],
+        /// Traffic class: 0 control, 1 media, 2 lossy media, 3 constrained media.
+        class: u8,
+        /// The payload as the sender gave it.
+        data: Vec<u8>,
+    },
+    /// A public room announcement, heard whether or not we are in the room.
+    RoomAnnounce {
+        /// The room's tag.
+        tag: [u8; 8],
+        /// The announcement as the announcer gave it.
+        data: Vec<u8>,
+    },
 }
 
 /// How this node forwards broadcast traffic. The simulator runs whole

@@ -252,7 +252,7 @@ impl Node {
     }
 
     /// Whether `link` leads to a peer that speaks yonder (and we do).
-    fn is_yonder_link(&self, link: LinkId) -> bool {
+    pub(crate) fn is_yonder_link(&self, link: LinkId) -> bool {
         self.config.policy == crate::RelayPolicy::Yonder
             && self
                 .links

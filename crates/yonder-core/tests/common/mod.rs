@@ -96,6 +96,7 @@ struct Edge {
     la: LinkId,
     lb: LinkId,
     up: bool,
+    kind: LinkKind,
 }
 
 /// The network.
@@ -188,18 +189,24 @@ impl Net {
 
     /// Adds a link between `a` and `b` (or brings an old one back up).
     pub fn connect(&mut self, a: usize, b: usize) {
+        self.connect_kind(a, b, LinkKind::Sim);
+    }
+
+    /// Adds a link of `kind` between `a` and `b` (or brings an old one back
+    /// up, with the kind it was made with).
+    pub fn connect_kind(&mut self, a: usize, b: usize, kind: LinkKind) {
         let k = match self.edges.iter().position(|e| (e.a, e.b) == (a, b) || (e.a, e.b) == (b, a)) {
             Some(k) => k,
             None => {
                 let k = self.edges.len() as u64;
                 let (la, lb) = (LinkId(2 * k + 1), LinkId(2 * k + 2));
-                self.edges.push(Edge { a, b, la, lb, up: false });
+                self.edges.push(Edge { a, b, la, lb, up: false, kind });
                 self.edges.len() - 1
             }
         };
-        let (ea, eb, la, lb, up) = {
+        let (ea, eb, la, lb, up, kind) = {
             let e = &self.edges[k];
-            (e.a, e.b, e.la, e.lb, e.up)
+            (e.a, e.b, e.la, e.lb, e.up, e.kind)
         };
         if up {
             return;
@@ -207,8 +214,8 @@ impl Net {
         self.edges[k].up = true;
         self.wires.insert((ea, la), (eb, lb));
         self.wires.insert((eb, lb), (ea, la));
-        self.link_up(ea, la);
-        self.link_up(eb, lb);
+        self.link_up(ea, la, kind);
+        self.link_up(eb, lb, kind);
     }
 
     /// Takes the link between `a` and `b` down on both sides; frames in flight are lost.
@@ -236,9 +243,9 @@ impl Net {
         }
     }
 
-    fn link_up(&mut self, n: usize, link: LinkId) {
+    fn link_up(&mut self, n: usize, link: LinkId, kind: LinkKind) {
         let now = self.now;
-        self.nodes[n].handle_link_event(now, LinkEvent::Up { link, kind: LinkKind::Sim, mtu: MTU });
+        self.nodes[n].handle_link_event(now, LinkEvent::Up { link, kind, mtu: MTU });
         self.collect(n);
     }
 
@@ -254,18 +261,18 @@ impl Net {
         let old = std::mem::replace(&mut self.nodes[i], placeholder);
         self.nodes[i] = make_node(seed, rng_seed, c, old.into_store(), self.now);
         self.queue.retain(|_, (to, _, _)| *to != i);
-        let links: Vec<(usize, LinkId, LinkId)> = self
+        let links: Vec<(usize, LinkId, LinkId, LinkKind)> = self
             .edges
             .iter()
             .filter(|e| e.up && (e.a == i || e.b == i))
-            .map(|e| if e.a == i { (e.b, e.la, e.lb) } else { (e.a, e.lb, e.la) })
+            .map(|e| if e.a == i { (e.b, e.la, e.lb, e.kind) } else { (e.a, e.lb, e.la, e.kind) })
             .collect();
-        for (other, mine, theirs) in links {
+        for (other, mine, theirs, kind) in links {
             let now = self.now;
             self.nodes[other].handle_link_event(now, LinkEvent::Down { link: theirs });
             self.collect(other);
-            self.link_up(other, theirs);
-            self.link_up(i, mine);
+            self.link_up(other, theirs, kind);
+            self.link_up(i, mine, kind);
         }
     }
 
