@@ -4,7 +4,8 @@
 //! Opus encoding and decoding in three talker modes ([`codec`]), the packet
 //! format of one voice frame ([`frame`]), an adaptive jitter buffer with loss
 //! concealment ([`jitter`]), choosing and mixing the talkers heard at once
-//! ([`mix`]), a listener's playout of a whole room ([`playout`]), and 16 kHz mono WAV files for tests and
+//! ([`mix`]), a listener's playout of a whole room ([`playout`]), a talker's
+//! frames ([`talker`]), and 16 kHz mono WAV files for tests and
 //! benchmarks ([`wav`]).
 //!
 //! This crate must not contain protocol logic (rooms, roles, keys, routing
@@ -25,6 +26,7 @@ pub mod frame;
 pub mod jitter;
 pub mod mix;
 pub mod playout;
+pub mod talker;
 pub mod wav;
 
 pub use codec::{Decoder, Encoder, FRAME_MS, FRAME_SAMPLES, Mode, SAMPLE_RATE};
@@ -33,3 +35,4 @@ pub use frame::{MAX_OPUS_PAYLOAD, MAX_REDUNDANT, VoiceFrame};
 pub use jitter::{Concealment, JitterBuffer, JitterConfig, JitterStats, PlayedFrame};
 pub use mix::{MAX_TALKERS, TalkerSelector, level_dbov, mix};
 pub use playout::Playout;
+pub use talker::Talker;

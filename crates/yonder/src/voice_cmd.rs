@@ -7,9 +7,8 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use rand_core::OsRng;
 use serde_json::json;
-use yonder_audio::codec::DTX_MAX_PACKET;
 use yonder_audio::{
-    Concealment, Encoder, FRAME_MS, FRAME_SAMPLES, JitterBuffer, JitterConfig, Mode, SAMPLE_RATE,
+    Concealment, FRAME_MS, FRAME_SAMPLES, JitterBuffer, JitterConfig, Mode, SAMPLE_RATE, Talker,
     VoiceFrame, wav,
 };
 use yonder_crypto::media::{MediaKey, MediaReceiver, MediaSender};
@@ -193,8 +192,8 @@ pub(crate) fn bench(input: &[i16], args: &BenchArgs) -> Result<(Vec<i16>, Report
     let mut pcm = input.to_vec();
     pcm.resize(frames * FRAME_SAMPLES, 0);
 
-    let mut encoder = Encoder::new(mode, (loss * 100.0).round().clamp(0.0, 100.0) as u8)?;
-    let lookahead = encoder.lookahead()?;
+    let mut talker = Talker::new(mode, (loss * 100.0).round().clamp(0.0, 100.0) as u8)?;
+    let lookahead = talker.lookahead()?;
     let key = MediaKey::generate(1, &mut OsRng)?;
     let mut receiver = MediaReceiver::new();
     receiver.add_key(key.clone())?;
@@ -212,31 +211,9 @@ pub(crate) fn bench(input: &[i16], args: &BenchArgs) -> Result<(Vec<i16>, Report
     };
 
     // Sender: a packet leaves when its frame has been captured.
-    let mut history: Vec<(usize, Vec<u8>)> = Vec::new();
     let mut arrivals: Vec<(u64, Vec<u8>)> = Vec::new();
-    let mut seq = 0u16;
     for (i, chunk) in pcm.chunks(FRAME_SAMPLES).enumerate() {
-        let opus = encoder.encode(chunk)?;
-        if opus.len() <= DTX_MAX_PACKET {
-            continue;
-        }
-        let redundant = (1..=mode.redundant_frames() as u8)
-            .filter_map(|d| {
-                history.iter().find(|(k, _)| k + usize::from(d) == i).map(|(_, p)| (d, p.clone()))
-            })
-            .collect();
-        let frame = VoiceFrame {
-            seq,
-            timestamp: (i * FRAME_SAMPLES) as u32,
-            mode,
-            primary: opus.clone(),
-            redundant,
-        };
-        seq = seq.wrapping_add(1);
-        history.push((i, opus));
-        if history.len() > 3 {
-            history.remove(0);
-        }
+        let Some(frame) = talker.frame(chunk)? else { continue };
         let sealed = sender.seal(&frame.encode()?)?;
         report.frames_sent += 1;
         report.codec_bytes += frame.primary.len() as u64;
