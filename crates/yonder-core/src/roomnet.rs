@@ -67,7 +67,9 @@ pub const BLE_SLOT_WINDOW: Duration = Duration::from_secs(2);
 
 const BEACON: u8 = 0x01;
 const JOIN: u8 = 0x02;
-const DATA: u8 = 0x03;
+/// Kind byte of a DATA datagram (after the tag), for tools reading captures.
+pub const ROOM_DATA: u8 = 0x03;
+const DATA: u8 = ROOM_DATA;
 const ANNOUNCE: u8 = 0x04;
 /// `tag(8) kind(1)`.
 const HEADER: usize = 9;

@@ -232,6 +232,7 @@ fn a_joiner_cannot_open_frames_sent_before_it_joined() {
     let early: Vec<Vec<u8>> = bus.media[b].clone();
     let early_host: Vec<Vec<u8>> = bus.media[0].clone();
     let d = bus.join("di");
+    assert!(early.iter().chain(&early_host).all(|p| !bus.s[d].can_open(p)));
     let before = bus.s[d].stats();
     for p in early.iter().chain(&early_host) {
         bus.s[d].handle_datagram(CLASS_MEDIA_NORMAL, p, bus.now, &mut bus.rng);
@@ -242,8 +243,12 @@ fn a_joiner_cannot_open_frames_sent_before_it_joined() {
         after.frames_unopened - before.frames_unopened,
         (early.len() + early_host.len()) as u64
     );
-    // Frames sent after the join open.
-    bus.say(b, b"welcome");
+    // Frames sent after the join open; probing does not spend them.
+    bus.s[b].seal_audio(CLASS_MEDIA_NORMAL, b"welcome").unwrap();
+    let RoomOutput::Send { payload, .. } = bus.s[b].poll_output().unwrap() else { panic!() };
+    assert!(bus.s[d].can_open(&payload));
+    bus.s[d].handle_datagram(CLASS_MEDIA_NORMAL, &payload, bus.now, &mut bus.rng);
+    bus.pump();
     assert_eq!(bus.audio(d), vec![b"welcome".to_vec()]);
 }
 

@@ -143,6 +143,7 @@ impl MediaKey {
     }
 }
 
+#[derive(Clone)]
 struct Derived {
     key: Zeroizing<[u8; 32]>,
     salt: [u8; 12],
@@ -273,6 +274,7 @@ impl MediaSender {
     }
 }
 
+#[derive(Clone)]
 struct ReceiverKey {
     key: MediaKey,
     derived: Derived,
@@ -280,7 +282,7 @@ struct ReceiverKey {
 }
 
 /// Opens the frames of the senders whose keys it was given.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct MediaReceiver {
     keys: Vec<ReceiverKey>,
 }

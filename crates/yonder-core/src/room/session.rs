@@ -28,14 +28,9 @@ use yonder_wire::{Fault, PeerId};
 use super::wire::{MAX_NAME, Reader, RoomCard, Writer, chan, group, kind};
 use super::{Entry, MemberKey, Op, RoomError, RoomId, RoomKey, RoomMeta, RoomState};
 
-/// Datagram class of control traffic.
-pub const CLASS_CONTROL: u8 = 0;
-/// Datagram class of normal-mode media.
-pub const CLASS_MEDIA_NORMAL: u8 = 1;
-/// Datagram class of lossy-mode media.
-pub const CLASS_MEDIA_LOSSY: u8 = 2;
-/// Datagram class of constrained (BLE) media.
-pub const CLASS_MEDIA_CONSTRAINED: u8 = 3;
+pub use crate::roomnet::{
+    CLASS_CONTROL, CLASS_MEDIA_CONSTRAINED, CLASS_MEDIA_LOSSY, CLASS_MEDIA_NORMAL,
+};
 /// How often [`RoomSession::handle_tick`] wants to run.
 pub const TICK_MS: u64 = 500;
 /// The host says it is present in the log this often, well inside
@@ -382,6 +377,13 @@ impl RoomSession {
             }
         }
         out
+    }
+
+    /// Whether our keys open a sealed media frame, leaving every replay
+    /// window as it was: for audits of captured traffic (a joiner checks
+    /// that frames from before it joined stay closed).
+    pub fn can_open(&self, sealed: &[u8]) -> bool {
+        self.receiver.clone().open(sealed).is_ok()
     }
 
     /// The next datagram to send.
