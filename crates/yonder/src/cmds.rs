@@ -368,6 +368,12 @@ pub fn describe(e: &EventLine) -> String {
         EventLine::PeerDown { peer_id, nick } => format!("* {nick}#{} left", short(peer_id)),
         EventLine::Nick { nick } => format!("* you are now {nick}"),
         EventLine::Lagged { missed } => format!("* missed {missed} events (reading too slowly)"),
+        EventLine::Room { room, what, by, seq } => {
+            let by =
+                by.as_deref().map(|b| format!(" by {}", &b[..8.min(b.len())])).unwrap_or_default();
+            let seq = seq.map(|s| format!(" (#{s})")).unwrap_or_default();
+            format!("* room {}: {what}{by}{seq}", &room[..8.min(room.len())])
+        }
     }
 }
 

@@ -100,6 +100,152 @@ pub enum Request {
     Wipe,
     /// Tells neighbours we leave and stops the node.
     Shutdown,
+    /// Hosts a new audio room (this node joins nothing else while in it).
+    /// Reply: `room` (hex ID).
+    RoomCreate {
+        /// Title.
+        title: String,
+        /// Description.
+        #[serde(default)]
+        description: String,
+        /// Up to 3 topics.
+        #[serde(default)]
+        topics: Vec<String>,
+        /// Scheduled start, ms since the Unix epoch.
+        #[serde(default)]
+        scheduled_start_ms: Option<u64>,
+        /// Never announced; members join by invitation.
+        #[serde(default)]
+        invite_only: bool,
+    },
+    /// Public rooms heard on the mesh. Reply: `rooms`, a list of [`RoomInfo`].
+    RoomList,
+    /// Joins a public room by ID (or unique ID prefix) or exact title.
+    RoomJoin {
+        /// The room.
+        room: String,
+        /// Join with no display name.
+        #[serde(default)]
+        incognito: bool,
+    },
+    /// Leaves (or, for the host, ends) the current room.
+    RoomLeave,
+    /// A room action (see `yonder room --help`): `hand`, `lower`, `invite`,
+    /// `accept`, `decline`, `mute`, `unmute`, `cohost`, `uncohost`,
+    /// `audience`, `remove`, `unban`, `end`, `record_request`,
+    /// `record_consent`, `record_start`, `record_stop`.
+    RoomAct {
+        /// The action.
+        action: String,
+        /// The member acted upon: a room-key prefix (hex) or a display name.
+        #[serde(default)]
+        member: Option<String>,
+        /// With `remove`: also ban the key.
+        #[serde(default)]
+        ban: bool,
+    },
+    /// Streams a 16 kHz mono WAV file as our microphone, in real time.
+    /// Reply: `start_unix_ms`, when its first sample counts as spoken.
+    RoomPlay {
+        /// The file.
+        wav: String,
+        /// Talker mode: `normal`, `lossy` or `constrained`.
+        #[serde(default = "default_mode")]
+        mode: String,
+    },
+    /// Records what we hear to a 16 kHz mono WAV file, written when the
+    /// recording stops (`room_record` with no file, leaving, or stopping).
+    RoomRecord {
+        /// The file; `None` stops and writes the current recording.
+        #[serde(default)]
+        wav: Option<String>,
+    },
+    /// The current room. Reply: `room`, a [`RoomStatus`] or `null`.
+    RoomStatus,
+    /// An audit: which sealed media frames of our room in a capture file
+    /// (hex frames, one per line, as `YONDER_CAPTURE_OUT` writes them) our
+    /// current keys open. Nothing is played or counted. Reply: `frames`,
+    /// `opened`.
+    RoomProbe {
+        /// The capture file.
+        capture: String,
+    },
+}
+
+fn default_mode() -> String {
+    "normal".to_owned()
+}
+
+/// A public room heard on the mesh.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomInfo {
+    /// Room ID, hex.
+    pub room: String,
+    /// Title.
+    pub title: String,
+    /// Host's display name.
+    pub host: String,
+    /// Members when last announced.
+    pub audience: u32,
+    /// Scheduled start, ms since the Unix epoch.
+    pub scheduled_start_ms: Option<u64>,
+    /// Milliseconds since the last announcement.
+    pub heard_ms_ago: u64,
+}
+
+/// One member as the room view shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomMemberInfo {
+    /// Room key, hex (the first 8 digits are enough to name a member).
+    pub key: String,
+    /// Display name, where known (the host knows its joiners' names).
+    pub name: Option<String>,
+    /// `host`, `cohost`, `speaker` or `listener`.
+    pub role: String,
+    /// Microphone muted.
+    pub muted: bool,
+    /// Heard in the last playout tick.
+    pub speaking: bool,
+    /// Whether this is us.
+    pub me: bool,
+}
+
+/// The current room.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoomStatus {
+    /// Room ID, hex.
+    pub room: String,
+    /// Title.
+    pub title: String,
+    /// Whether we host it.
+    pub host: bool,
+    /// Whether we are a member yet (our Join applied, keys held).
+    pub member: bool,
+    /// Whether we left, were removed, or the room ended.
+    pub gone: bool,
+    /// Log head sequence number.
+    pub seq: u64,
+    /// Members, stage first.
+    pub members: Vec<RoomMemberInfo>,
+    /// Raised hands, first come first.
+    pub hands: Vec<String>,
+    /// Recording running (every member sees it).
+    pub recording: bool,
+    /// Media frames we sealed.
+    pub frames_sealed: u64,
+    /// Media frames we opened.
+    pub frames_opened: u64,
+    /// Media frames we could not open.
+    pub frames_unopened: u64,
+    /// Room control datagrams refused.
+    pub control_bad: u64,
+    /// Whether a WAV file is playing as our microphone.
+    pub playing: bool,
+    /// When the last microphone file's first sample counted as spoken, ms
+    /// since the Unix epoch.
+    pub play_start_unix_ms: Option<u64>,
+    /// Whether we are recording what we hear.
+    pub recording_to_file: bool,
 }
 
 fn default_history() -> usize {
@@ -314,6 +460,18 @@ pub enum EventLine {
     Nick {
         /// The new nickname.
         nick: String,
+    },
+    /// Something happened in our room: an entry applied (`op` is its
+    /// name), or `joined`, `removed`, `ended`, `rejected`.
+    Room {
+        /// Room ID, hex.
+        room: String,
+        /// What happened.
+        what: String,
+        /// The acting member's room key, hex, for applied entries.
+        by: Option<String>,
+        /// Log sequence number, for applied entries.
+        seq: Option<u64>,
     },
     /// This client read too slowly and missed events.
     Lagged {

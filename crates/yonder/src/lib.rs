@@ -13,3 +13,4 @@ pub mod client;
 pub mod cmds;
 pub mod control;
 pub mod daemon;
+pub mod room_cmd;

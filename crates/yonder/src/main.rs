@@ -10,7 +10,7 @@ mod sim_cmd;
 mod voice_cmd;
 mod wire_cmd;
 
-use yonder::{chat, cmds, daemon};
+use yonder::{chat, cmds, daemon, room_cmd};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,6 +41,9 @@ enum Command {
     Wire(wire_cmd::WireCommand),
     /// Simulate a mesh of production nodes under a virtual clock and report metrics.
     Sim(Box<sim_cmd::SimArgs>),
+    /// Audio rooms: host, list, join, speak, moderate.
+    #[command(subcommand)]
+    Room(room_cmd::RoomCommand),
     /// Audio-room media path tools.
     #[command(subcommand)]
     Voice(voice_cmd::VoiceCommand),
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
         Command::Client(cmd) => cmds::run(cli.data_dir.as_deref(), cmd),
         Command::Wire(cmd) => wire_cmd::run(cmd).map_err(anyhow::Error::from),
         Command::Sim(args) => sim_cmd::run(*args).map_err(anyhow::Error::from),
+        Command::Room(cmd) => room_cmd::run(cli.data_dir.as_deref(), cmd),
         Command::Voice(cmd) => voice_cmd::run(cmd).map_err(anyhow::Error::from),
     };
     match result {

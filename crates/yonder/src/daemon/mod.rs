@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod resolve;
+mod rooms;
 mod server;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -270,6 +271,10 @@ struct Daemon {
     /// Messages taken in and their event lines, until the next commit.
     pending_history: Vec<HistoryEntry>,
     pending_lines: Vec<EventLine>,
+    rooms: rooms::Rooms,
+    /// Every frame sent, as hex lines, when `YONDER_CAPTURE_OUT` names a
+    /// file: a debugging aid, and how tests check what goes on the air.
+    capture: Option<std::fs::File>,
 }
 
 fn unix_ms() -> u64 {
@@ -356,6 +361,8 @@ async fn serve(opts: Options, ready: Option<std::sync::mpsc::Sender<()>>) -> any
         frames_out: 0,
         pending_history: Vec::new(),
         pending_lines: Vec::new(),
+        rooms: rooms::Rooms::default(),
+        capture: capture_file()?,
     };
     if let Some(tx) = ready {
         let _ = tx.send(());
@@ -373,6 +380,7 @@ async fn serve(opts: Options, ready: Option<std::sync::mpsc::Sender<()>>) -> any
     };
     // Leave: the LEAVE is queued on every link; give it a moment to go out.
     let now = d.now();
+    d.rooms.shutdown(&mut d.node, now, unix_ms());
     d.node.send_leave(now);
     d.send_transmits();
     tokio::time::sleep(LEAVE_GRACE).await;
@@ -384,6 +392,25 @@ async fn serve(opts: Options, ready: Option<std::sync::mpsc::Sender<()>>) -> any
         Stop::Wiped => info!("node wiped and stopped"),
     }
     Ok(())
+}
+
+fn capture_file() -> anyhow::Result<Option<std::fs::File>> {
+    let Some(path) = std::env::var_os("YONDER_CAPTURE_OUT") else { return Ok(None) };
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("opening the capture file {}", path.to_string_lossy()))?;
+    Ok(Some(f))
+}
+
+/// The next 20 ms audio tick while in a room; never otherwise.
+async fn audio_tick(interval: &mut tokio::time::Interval, active: bool) {
+    if active {
+        interval.tick().await;
+    } else {
+        std::future::pending::<()>().await;
+    }
 }
 
 async fn next_link(
@@ -414,6 +441,11 @@ impl Daemon {
             .context("installing the SIGTERM handler")?;
         let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
             .context("installing the SIGINT handler")?;
+        let mut audio =
+            tokio::time::interval(Duration::from_millis(u64::from(yonder_audio::FRAME_MS)));
+        // A late tick is made up at once: a recording's length must follow
+        // the wall clock for its timing to mean anything.
+        audio.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
         loop {
             self.flush()?;
             let deadline = self.deadline();
@@ -448,6 +480,9 @@ impl Daemon {
                     let now = self.now();
                     self.check_clock(now);
                     self.node.handle_timeout(now);
+                }
+                () = audio_tick(&mut audio, self.rooms.active()) => {
+                    self.rooms.audio_tick(unix_ms());
                 }
                 _ = sigterm.recv() => return Ok(Stop::Shutdown),
                 _ = sigint.recv() => return Ok(Stop::Shutdown),
@@ -491,6 +526,10 @@ impl Daemon {
         while let Some(t) = self.node.poll_transmit() {
             let Some(lan) = &self.lan else { continue };
             trace!(link = t.link.0, len = t.bytes.len(), "frame out");
+            if let Some(f) = &mut self.capture {
+                use std::io::Write as _;
+                let _ = writeln!(f, "{}", hex::encode(&t.bytes));
+            }
             match lan.send(t.link.0, t.bytes) {
                 Ok(()) => self.frames_out += 1,
                 // The link went down; its Down event is on the way.
@@ -507,6 +546,11 @@ impl Daemon {
         // delivery receipt the node queued for it leaves.
         while let Some(ev) = self.node.poll_event() {
             self.on_event(ev);
+        }
+        // Room traffic is not stored: what the session made goes out now.
+        let now = self.now();
+        for line in self.rooms.drain(&mut self.node, now, unix_ms()) {
+            self.publish(&line);
         }
         // One commit for everything taken in since the last flush; events
         // are published only once what they report is on disk.
@@ -594,6 +638,14 @@ impl Daemon {
                 let nick = self.nicks.remove(&peer).unwrap_or_default();
                 info!(%peer, %nick, "peer down");
                 EventLine::PeerDown { peer_id: peer.to_hex(), nick }
+            }
+            Event::RoomAnnounce { tag, data } => {
+                self.rooms.on_announce(tag, &data, unix_ms());
+                return;
+            }
+            Event::RoomData { tag, class, data } => {
+                self.rooms.on_data(tag, class, &data, unix_ms());
+                return;
             }
         };
         self.pending_lines.push(line);
@@ -818,6 +870,19 @@ impl Daemon {
                 serde_json::to_value(s).map_err(|e| Refusal::new(e.to_string(), FaultName::Local))
             }
             Request::Wipe | Request::Shutdown => Ok(json!({})),
+            room @ (Request::RoomCreate { .. }
+            | Request::RoomList
+            | Request::RoomJoin { .. }
+            | Request::RoomLeave
+            | Request::RoomAct { .. }
+            | Request::RoomPlay { .. }
+            | Request::RoomRecord { .. }
+            | Request::RoomStatus
+            | Request::RoomProbe { .. }) => {
+                let now = self.now();
+                let nick = self.my_nick();
+                self.rooms.request(room, &mut self.node, now, unix_ms(), &nick)
+            }
         }
     }
 
