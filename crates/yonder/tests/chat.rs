@@ -573,3 +573,71 @@ fn the_shell_runs_its_own_node_and_sees_what_it_says() {
     session.close().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn room_status(recording: bool) -> serde_json::Value {
+    let m = |key: &str, name: Option<&str>, role: &str, muted: bool, speaking: bool, me: bool| {
+        json!({"key": key.repeat(16), "name": name, "role": role, "muted": muted,
+               "speaking": speaking, "me": me})
+    };
+    json!({"room": {
+        "room": "ab".repeat(16), "title": "Night shift", "host": false, "member": true,
+        "gone": false, "seq": 12,
+        "members": [
+            m("a1a1", Some("ana"), "host", false, true, false),
+            m("b2b2", Some("bo"), "speaker", true, false, false),
+            m("c3c3", None, "listener", true, false, true),
+            m("d4d4", None, "listener", true, false, false),
+        ],
+        "hands": ["d4d4".repeat(16), "c3c3".repeat(16)],
+        "recording": recording, "frames_sealed": 0, "frames_opened": 40,
+        "frames_unopened": 0, "control_bad": 0, "playing": false,
+        "play_start_unix_ms": null, "recording_to_file": false,
+    }})
+}
+
+#[test]
+fn room_commands_turn_into_requests() {
+    let mut app = app();
+    let act = |a: &str, m: Option<&str>| {
+        req(Request::RoomAct { action: a.into(), member: m.map(str::to_owned), ban: false })
+    };
+    assert_eq!(app.submit("/room"), vec![req(Request::RoomStatus)]);
+    assert_eq!(app.submit("/room list"), vec![req(Request::RoomList)]);
+    assert_eq!(
+        app.submit("/room incognito ab12"),
+        vec![req(Request::RoomJoin { room: "ab12".into(), incognito: true })]
+    );
+    assert_eq!(app.submit("/room hand"), vec![act("hand", None)]);
+    assert_eq!(app.submit("/room invite bo"), vec![act("invite", Some("bo"))]);
+    assert_eq!(app.submit("/room mute"), vec![act("mute", None)]);
+    assert_eq!(app.submit("/room rec consent"), vec![act("record_consent", None)]);
+    assert_eq!(app.submit("/room leave"), vec![req(Request::RoomLeave)]);
+    // Missing arguments and unknown subcommands are errors, not requests.
+    assert!(app.submit("/room invite").is_empty());
+    assert!(app.submit("/room rec maybe").is_empty());
+    assert!(app.submit("/room fly").is_empty());
+    // A room event refreshes the panel.
+    let ev = EventLine::Room {
+        room: "ab".repeat(16),
+        what: "raise_hand".into(),
+        by: None,
+        seq: Some(3),
+    };
+    assert_eq!(app.on_event(ev), vec![req(Request::RoomStatus)]);
+    assert!(!app.in_room());
+    app.on_reply(&Request::RoomStatus, Ok(room_status(false)));
+    assert!(app.in_room());
+}
+
+#[test]
+fn the_room_panel_shows_stage_speakers_audience_hands_and_rec() {
+    let mut app = app();
+    app.on_peers(vec![peer(BOB1, "bob")]);
+    app.on_reply(&Request::RoomStatus, Ok(room_status(true)));
+    let screen = draw(&mut app, 90, 14);
+    assert!(screen.contains("● REC"));
+    snapshot("room_panel", &screen);
+    // Narrow screens have no side panel, but the recording still shows.
+    let narrow = draw(&mut app, 60, 8);
+    assert!(narrow.contains("● REC"), "{narrow}");
+}

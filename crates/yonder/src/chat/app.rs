@@ -8,9 +8,11 @@ use std::collections::{BTreeMap, HashSet};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use serde_json::Value;
 
-use super::command::{self, Command, HELP};
+use super::command::{self, Command, HELP, ROOM_HELP};
 use super::text::{clean, nick_key, str_width, truncate};
-use crate::control::{EventLine, HistoryItem, IdInfo, OutboxItem, PeerInfo, Request};
+use crate::control::{
+    EventLine, HistoryItem, IdInfo, OutboxItem, PeerInfo, Request, RoomInfo, RoomStatus,
+};
 use crate::daemon::resolve::{self, Candidate};
 
 /// How many messages are loaded from the history at start.
@@ -166,6 +168,8 @@ pub struct App {
     pub(super) page: usize,
     /// How the client reaches the node, for the status bar.
     pub(super) mode: String,
+    /// The room we are in, as the node last described it.
+    pub(super) room: Option<RoomStatus>,
 }
 
 impl App {
@@ -182,6 +186,7 @@ impl App {
             seen: HashSet::new(),
             page: 10,
             mode: String::new(),
+            room: None,
         }
     }
 
@@ -391,6 +396,17 @@ impl App {
                 self.error(&format!("missed {missed} events (this client fell behind)"));
                 Vec::new()
             }
+            EventLine::Room { what, .. } => {
+                let what = clean(&what);
+                match what.as_str() {
+                    "joined" => self.note("you are in the room"),
+                    "removed" => self.error("you were removed from the room"),
+                    "ended" => self.note("the room ended"),
+                    w if w.starts_with("rejected") => self.error(&format!("room: {w}")),
+                    _ => {}
+                }
+                vec![Action::Request(Request::RoomStatus)]
+            }
         }
     }
 
@@ -427,6 +443,12 @@ impl App {
             Request::Fav { .. } => return done(self, "favourite:"),
             Request::Unfav { .. } => return done(self, "no longer a favourite:"),
             Request::Verify { .. } => return done(self, "verified"),
+            Request::RoomStatus => field(&v, "room").map(|r| self.room = r),
+            Request::RoomList => field(&v, "rooms").map(|r| self.on_rooms(r)),
+            Request::RoomCreate { .. }
+            | Request::RoomJoin { .. }
+            | Request::RoomLeave
+            | Request::RoomAct { .. } => return vec![Action::Request(Request::RoomStatus)],
             _ => Ok(()),
         };
         if let Err(e) = parsed {
@@ -549,6 +571,7 @@ impl App {
                 Vec::new()
             }
             Command::Nick(name) => req(Request::Nick { name }),
+            Command::Room { sub, arg } => self.room_command(&sub, arg),
             Command::Help => {
                 self.note("commands:");
                 for (usage, what) in HELP {
@@ -561,6 +584,84 @@ impl App {
                 Vec::new()
             }
             Command::Quit => vec![Action::Quit],
+        }
+    }
+
+    /// Whether we are in a room (the shell refreshes the panel then).
+    pub fn in_room(&self) -> bool {
+        self.room.as_ref().is_some_and(|r| !r.gone)
+    }
+
+    fn on_rooms(&mut self, rooms: Vec<RoomInfo>) {
+        if rooms.is_empty() {
+            self.note("no public rooms heard");
+        }
+        for r in rooms {
+            let id = r.room.get(..8).unwrap_or(&r.room).to_owned();
+            let (title, host) = (clean(&r.title), clean(&r.host));
+            self.note(&format!("room {id}  {title}  (host {host}, {} in it)", r.audience));
+        }
+    }
+
+    fn room_command(&mut self, sub: &str, arg: String) -> Vec<Action> {
+        let act = |action: &str, member: Option<String>| {
+            vec![Action::Request(Request::RoomAct {
+                action: action.to_owned(),
+                member,
+                ban: false,
+            })]
+        };
+        let member = (!arg.is_empty()).then(|| arg.clone());
+        let need = |app: &mut App, usage: &str| {
+            app.error(&format!("usage: {usage}"));
+            Vec::new()
+        };
+        match sub {
+            "" | "status" | "show" => vec![Action::Request(Request::RoomStatus)],
+            "list" | "ls" => vec![Action::Request(Request::RoomList)],
+            "create" if !arg.is_empty() => vec![Action::Request(Request::RoomCreate {
+                title: arg,
+                description: String::new(),
+                topics: Vec::new(),
+                scheduled_start_ms: None,
+                invite_only: false,
+            })],
+            "create" => need(self, "/room create TITLE"),
+            "join" | "incognito" if !arg.is_empty() => {
+                vec![Action::Request(Request::RoomJoin {
+                    room: arg,
+                    incognito: sub == "incognito",
+                })]
+            }
+            "join" | "incognito" => need(self, "/room join ID"),
+            "leave" => vec![Action::Request(Request::RoomLeave)],
+            "hand" => act("hand", None),
+            "lower" => act("lower", member),
+            "accept" | "decline" | "unmute" | "end" => act(sub, None),
+            "mute" => act("mute", member),
+            "invite" | "cohost" | "uncohost" | "remove" | "unban" | "audience"
+                if member.is_some() =>
+            {
+                act(sub, member)
+            }
+            "invite" | "cohost" | "uncohost" | "remove" | "unban" => {
+                need(self, &format!("/room {sub} MEMBER"))
+            }
+            "audience" => act("audience", None),
+            "rec" if ["request", "consent", "start", "stop"].contains(&arg.as_str()) => {
+                act(&format!("record_{arg}"), None)
+            }
+            "rec" => need(self, "/room rec request|consent|start|stop"),
+            "help" => {
+                for (usage, what) in ROOM_HELP {
+                    self.note(&format!("  {usage:<22} {what}"));
+                }
+                Vec::new()
+            }
+            other => {
+                self.error(&format!("unknown room command {other} (/room help lists them)"));
+                Vec::new()
+            }
         }
     }
 

@@ -33,6 +33,13 @@ pub enum Command {
     Clear,
     /// `/nick NAME`.
     Nick(String),
+    /// `/room [SUB [ARG]]`: audio rooms (see [`ROOM_HELP`]); no SUB shows the room.
+    Room {
+        /// Subcommand, lower case; empty for the room's status.
+        sub: String,
+        /// The rest of the line.
+        arg: String,
+    },
     /// `/help`.
     Help,
     /// `/quit`.
@@ -61,8 +68,28 @@ pub const HELP: &[(&str, &str)] = &[
     ("/verify NICK FP", "mark NICK verified after comparing fingerprints"),
     ("/nick NAME", "change your nickname"),
     ("/clear", "clear this pane"),
+    ("/room [SUB]", "audio rooms: /room help lists them"),
     ("/help", "this list"),
     ("/quit", "leave (also Ctrl-C)"),
+];
+
+/// The `/room` subcommands.
+pub const ROOM_HELP: &[(&str, &str)] = &[
+    ("/room", "show the room panel (stage, audience, hands, REC)"),
+    ("/room list", "public rooms heard on the mesh"),
+    ("/room create TITLE", "host a public room"),
+    ("/room join ID", "join a room by ID prefix or title"),
+    ("/room incognito ID", "join under no display name"),
+    ("/room leave", "leave (the host ends the room)"),
+    ("/room hand | lower", "raise or lower your hand"),
+    ("/room invite MEMBER", "invite a listener to speak (hosts)"),
+    ("/room accept | decline", "answer an invitation to speak"),
+    ("/room mute [MEMBER]", "mute yourself, or a speaker (hosts)"),
+    ("/room unmute", "unmute yourself"),
+    ("/room cohost MEMBER", "appoint a co-host (the host)"),
+    ("/room remove MEMBER", "remove a member (hosts)"),
+    ("/room end", "end the room (the host)"),
+    ("/room rec STEP", "recording: request, consent, start, stop"),
 ];
 
 /// Reads one line of input; `None` for a blank line. A line starting with
@@ -112,6 +139,7 @@ pub fn parse(line: &str) -> Result<Option<Command>, ParseError> {
             }
             Command::Nick(args.to_owned())
         }
+        "room" | "r" => Command::Room { sub: first.to_ascii_lowercase(), arg: tail.to_owned() },
         "help" | "h" | "?" => Command::Help,
         "quit" | "q" | "exit" => Command::Quit,
         _ => return Err(ParseError::Unknown(format!("/{name}"))),
@@ -148,5 +176,13 @@ mod tests {
         );
         assert_eq!(parse("/frobnicate x"), Err(ParseError::Unknown("/frobnicate".into())));
         assert_eq!(parse("/quit"), Ok(Some(Command::Quit)));
+        assert_eq!(
+            parse("/room JOIN 1a2b night"),
+            Ok(Some(Command::Room { sub: "join".into(), arg: "1a2b night".into() }))
+        );
+        assert_eq!(
+            parse("/room"),
+            Ok(Some(Command::Room { sub: String::new(), arg: String::new() }))
+        );
     }
 }

@@ -15,6 +15,8 @@ use crate::daemon::{self, config::UpArgs};
 
 /// How often the peer list is asked for again.
 pub const PEERS_EVERY: Duration = Duration::from_secs(2);
+/// How often the room panel is refreshed while in a room.
+pub const ROOM_EVERY: Duration = Duration::from_millis(500);
 
 /// What the event reader thread passes on.
 #[derive(Debug)]
@@ -45,6 +47,7 @@ pub struct Session {
     /// False once the event stream ended (reported once).
     streaming: bool,
     last_peers: Instant,
+    last_room: Instant,
 }
 
 impl Session {
@@ -96,6 +99,7 @@ impl Session {
             connected: true,
             streaming: true,
             last_peers: Instant::now(),
+            last_room: Instant::now(),
         })
     }
 
@@ -154,14 +158,23 @@ impl Session {
         out
     }
 
-    /// The periodic work due now: the peer list every [`PEERS_EVERY`].
-    pub fn tick(&mut self) -> Vec<Action> {
-        if self.connected && self.last_peers.elapsed() >= PEERS_EVERY {
-            self.last_peers = Instant::now();
-            vec![Action::Request(Request::Peers)]
-        } else {
-            Vec::new()
+    /// The periodic work due now: the peer list every [`PEERS_EVERY`], and
+    /// the room panel every [`ROOM_EVERY`] while in a room (who is
+    /// speaking changes without events).
+    pub fn tick(&mut self, app: &App) -> Vec<Action> {
+        let mut out = Vec::new();
+        if !self.connected {
+            return out;
         }
+        if self.last_peers.elapsed() >= PEERS_EVERY {
+            self.last_peers = Instant::now();
+            out.push(Action::Request(Request::Peers));
+        }
+        if app.in_room() && self.last_room.elapsed() >= ROOM_EVERY {
+            self.last_room = Instant::now();
+            out.push(Action::Request(Request::RoomStatus));
+        }
+        out
     }
 
     /// Carries out `actions`, and what the replies lead to, in order.

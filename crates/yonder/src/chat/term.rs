@@ -81,7 +81,7 @@ pub(super) fn run(session: &mut Session, app: &mut App) -> anyhow::Result<()> {
             }
         }
         actions.extend(session.drain(app));
-        actions.extend(session.tick());
+        actions.extend(session.tick(app));
         if session.execute(app, actions) == Flow::Quit {
             return Ok(());
         }

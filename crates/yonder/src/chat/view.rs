@@ -1,5 +1,5 @@
-//! Drawing the chat: pane tabs, the shown pane, the peer list, the status
-//! bar and the input line.
+//! Drawing the chat: pane tabs, the shown pane, the room panel and the
+//! peer list, the status bar and the input line.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::app::{App, Entry, Mark};
-use super::text::{char_width, nick_colour, str_width, truncate, wrap};
+use super::text::{char_width, clean, nick_colour, str_width, truncate, wrap};
 
 /// Width of the peer list.
 const SIDE_WIDTH: u16 = 32;
@@ -34,7 +34,18 @@ impl App {
         self.draw_tabs(frame, tabs);
         self.draw_pane(frame, main);
         if side.width > 0 {
-            self.draw_peers(frame, side);
+            match self.room.as_ref().filter(|r| !r.gone) {
+                Some(r) => {
+                    let want = u16::try_from(r.members.len()).unwrap_or(u16::MAX).saturating_add(5);
+                    let height = want.min(side.height.saturating_sub(side.height / 3));
+                    let [room, peers] =
+                        Layout::vertical([Constraint::Length(height), Constraint::Min(0)])
+                            .areas(side);
+                    self.draw_room(frame, room);
+                    self.draw_peers(frame, peers);
+                }
+                None => self.draw_peers(frame, side),
+            }
         }
         self.draw_status(frame, status);
         self.draw_input(frame, input);
@@ -161,6 +172,72 @@ impl App {
         frame.render_widget(Paragraph::new(lines), inner);
     }
 
+    /// The room: title and REC, the stage with who is speaking, the
+    /// audience count and the raised hands in order.
+    fn draw_room(&self, frame: &mut Frame<'_>, area: Rect) {
+        let Some(r) = &self.room else { return };
+        let block = Block::new().borders(Borders::LEFT | Borders::BOTTOM).title(" room ");
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+        let iw = usize::from(inner.width);
+        let dim = Style::new().fg(Color::DarkGray);
+        let mut lines: Vec<Line<'static>> = Vec::new();
+        let mut title = vec![Span::styled(
+            truncate(&clean(&r.title), iw.saturating_sub(6)),
+            Style::new().add_modifier(Modifier::BOLD),
+        )];
+        if r.recording {
+            title.push(Span::styled(" ● REC", Style::new().fg(Color::Red)));
+        }
+        lines.push(Line::from(title));
+        if !r.member {
+            lines.push(Line::styled("joining…", dim));
+        }
+        let label = |m: &crate::control::RoomMemberInfo| {
+            let name = m.name.as_deref().filter(|n| !n.is_empty()).map(clean);
+            let key = m.key.get(..6).unwrap_or(&m.key).to_owned();
+            let base = name.unwrap_or(key);
+            if m.me { format!("{base} (you)") } else { base }
+        };
+        for m in r.members.iter().filter(|m| m.role != "listener") {
+            let (sym, style) = if m.speaking {
+                ("♪ ", Style::new().fg(Color::Green))
+            } else if m.muted {
+                ("· ", dim)
+            } else {
+                ("  ", Style::new())
+            };
+            let role = match m.role.as_str() {
+                "host" => " host",
+                "cohost" => " co-host",
+                _ => "",
+            };
+            let muted = if m.muted { " muted" } else { "" };
+            let text = truncate(&format!("{}{role}{muted}", label(m)), iw.saturating_sub(2));
+            lines.push(Line::from(vec![Span::styled(sym, style), Span::styled(text, style)]));
+        }
+        let audience = r.members.iter().filter(|m| m.role == "listener").count();
+        lines.push(Line::styled(format!("audience: {audience}"), dim));
+        if !r.hands.is_empty() {
+            let hands: Vec<String> = r
+                .hands
+                .iter()
+                .map(|h| {
+                    r.members
+                        .iter()
+                        .find(|m| &m.key == h)
+                        .map(label)
+                        .unwrap_or_else(|| h.get(..6).unwrap_or(h).to_owned())
+                })
+                .collect();
+            lines.push(Line::from(vec![
+                Span::styled("✋ ", Style::new().fg(Color::Yellow)),
+                Span::raw(truncate(&hands.join(", "), iw.saturating_sub(2))),
+            ]));
+        }
+        frame.render_widget(Paragraph::new(lines), inner);
+    }
+
     fn draw_status(&self, frame: &mut Frame<'_>, area: Rect) {
         let me = if self.my_id.is_empty() {
             "connecting…".to_owned()
@@ -168,6 +245,10 @@ impl App {
             self.name(&self.my_nick, &self.my_id)
         };
         let mut s = format!(" {me}");
+        // The recording indicator shows on every screen, narrow ones too.
+        if self.room.as_ref().is_some_and(|r| r.recording && !r.gone) {
+            s.push_str(" · ● REC");
+        }
         if !self.mode.is_empty() {
             s.push_str(&format!(" · {}", self.mode));
         }
