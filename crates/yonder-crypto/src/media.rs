@@ -30,7 +30,7 @@
 //! everyone holding a sender's key could forge its frames.
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, XChaCha20Poly1305, XNonce};
 use hkdf::Hkdf;
 use rand_core::{CryptoRng, RngCore};
 use sha2::Sha256;
@@ -48,13 +48,20 @@ pub const MAX_MEDIA_PLAINTEXT: usize = 4096;
 /// Largest header: config byte, 8-byte key ID, 8-byte counter.
 pub const MAX_MEDIA_HEADER: usize = 17;
 /// Keys a receiver holds at once (current and recent, for reordering).
-pub const MAX_RECEIVER_KEYS: usize = 8;
+pub const MAX_RECEIVER_KEYS: usize = 64;
 /// How many ratchet steps a receiver follows on its own.
 pub const MAX_RATCHET_AHEAD: u64 = 16;
 
 const LABEL_KEY: &[u8] = b"yonder media 1 key";
 const LABEL_SALT: &[u8] = b"yonder media 1 salt";
 const LABEL_RATCHET: &[u8] = b"yonder media 1 ratchet";
+const LABEL_GROUP_KEY: &[u8] = b"yonder room group 1 key";
+const LABEL_GROUP_RATCHET: &[u8] = b"yonder room group 1 ratchet";
+
+/// Bytes of a group-sealed message's header: epoch (8) and nonce (24).
+pub const GROUP_HEADER: usize = 8 + 24;
+/// Bytes a group seal adds to its plaintext.
+pub const GROUP_OVERHEAD: usize = GROUP_HEADER + MEDIA_TAG_LEN;
 
 /// One sender's media base key and its key ID.
 #[derive(Clone)]
@@ -369,6 +376,128 @@ impl MediaReceiver {
     }
 }
 
+/// The key ID of a sealed frame, read from its header without opening it
+/// (relays use the slot, `kid >> 16`, to count talkers).
+pub fn sealed_key_id(sealed: &[u8]) -> Result<u64, CryptoError> {
+    decode_header(sealed).map(|(kid, _, _)| kid)
+}
+
+/// A room's shared group key for control messages, tagged with the epoch
+/// (the room-log sequence number) it took effect at.
+///
+/// `key = HKDF-Expand(HKDF-Extract("", secret), "yonder room group 1 key" ‖
+/// epoch, 32)`; messages are XChaCha20-Poly1305 under a random 24-byte
+/// nonce, with `epoch ‖ nonce` as associated data. A join moves the secret
+/// forward one way ([`GroupKey::ratchet`]); a removal replaces it
+/// ([`GroupKey::generate`]) and the new secret travels over pairwise
+/// sessions.
+#[derive(Clone)]
+pub struct GroupKey {
+    epoch: u64,
+    secret: Zeroizing<[u8; MEDIA_KEY_LEN]>,
+    key: Zeroizing<[u8; 32]>,
+}
+
+impl std::fmt::Debug for GroupKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupKey").field("epoch", &self.epoch).finish_non_exhaustive()
+    }
+}
+
+impl GroupKey {
+    /// A fresh random secret for `epoch`.
+    pub fn generate(epoch: u64, rng: &mut (impl RngCore + CryptoRng)) -> Result<Self, CryptoError> {
+        let mut secret = [0u8; MEDIA_KEY_LEN];
+        rng.try_fill_bytes(&mut secret).map_err(|_| CryptoError::Rng)?;
+        Self::from_parts(epoch, secret)
+    }
+
+    /// A group key received over a pairwise session.
+    pub fn from_parts(epoch: u64, secret: [u8; MEDIA_KEY_LEN]) -> Result<Self, CryptoError> {
+        let secret = Zeroizing::new(secret);
+        let hk = Hkdf::<Sha256>::new(None, &secret[..]);
+        let mut key = Zeroizing::new([0u8; 32]);
+        hk.expand_multi_info(&[LABEL_GROUP_KEY, &epoch.to_be_bytes()], &mut key[..])
+            .map_err(|_| CryptoError::Internal("HKDF output length"))?;
+        Ok(GroupKey { epoch, secret, key })
+    }
+
+    /// The epoch this key took effect at.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// The secret, to hand to an admitted member.
+    pub fn secret(&self) -> &[u8; MEDIA_KEY_LEN] {
+        &self.secret
+    }
+
+    /// The next key along the one-way ratchet, for `epoch`.
+    pub fn ratchet(&self, epoch: u64) -> Result<Self, CryptoError> {
+        let hk = Hkdf::<Sha256>::new(None, &self.secret[..]);
+        let mut next = [0u8; MEDIA_KEY_LEN];
+        hk.expand(LABEL_GROUP_RATCHET, &mut next)
+            .map_err(|_| CryptoError::Internal("HKDF output length"))?;
+        let key = Self::from_parts(epoch, next);
+        next.iter_mut().for_each(|b| *b = 0);
+        key
+    }
+
+    /// Seals `plaintext`: `epoch(8) ‖ nonce(24) ‖ ciphertext ‖ tag(16)`.
+    pub fn seal(
+        &self,
+        plaintext: &[u8],
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<Vec<u8>, CryptoError> {
+        if plaintext.len() > MAX_MEDIA_PLAINTEXT {
+            return Err(CryptoError::PlaintextTooLarge {
+                len: plaintext.len(),
+                max: MAX_MEDIA_PLAINTEXT,
+            });
+        }
+        let mut header = [0u8; GROUP_HEADER];
+        header[..8].copy_from_slice(&self.epoch.to_be_bytes());
+        rng.try_fill_bytes(&mut header[8..]).map_err(|_| CryptoError::Rng)?;
+        let cipher = XChaCha20Poly1305::new(Key::from_slice(&self.key[..]));
+        let ct = cipher
+            .encrypt(XNonce::from_slice(&header[8..]), Payload { msg: plaintext, aad: &header })
+            .map_err(|_| CryptoError::Internal("group encryption failed"))?;
+        let mut out = Vec::with_capacity(GROUP_HEADER + ct.len());
+        out.extend_from_slice(&header);
+        out.extend_from_slice(&ct);
+        Ok(out)
+    }
+
+    /// The epoch a group-sealed message names, without opening it.
+    pub fn sealed_epoch(sealed: &[u8]) -> Result<u64, CryptoError> {
+        let head = sealed.first_chunk::<8>().ok_or(CryptoError::Truncated {
+            what: "group message header",
+            need: GROUP_HEADER,
+            have: sealed.len(),
+        })?;
+        Ok(u64::from_be_bytes(*head))
+    }
+
+    /// Opens a message sealed under this key (same epoch).
+    pub fn open(&self, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        if sealed.len() < GROUP_OVERHEAD {
+            return Err(CryptoError::Truncated {
+                what: "group message",
+                need: GROUP_OVERHEAD,
+                have: sealed.len(),
+            });
+        }
+        if Self::sealed_epoch(sealed)? != self.epoch {
+            return Err(CryptoError::InvalidKey { what: "group key", why: "another epoch" });
+        }
+        let (header, body) = sealed.split_at(GROUP_HEADER);
+        let cipher = XChaCha20Poly1305::new(Key::from_slice(&self.key[..]));
+        cipher
+            .decrypt(XNonce::from_slice(&header[8..]), Payload { msg: body, aad: header })
+            .map_err(|_| CryptoError::Decrypt)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -506,11 +635,12 @@ mod tests {
     #[test]
     fn receiver_memory_is_bounded_and_slots_can_be_dropped() {
         let mut rx = MediaReceiver::new();
-        for slot in 0..20 {
+        let slots = MAX_RECEIVER_KEYS as u32 + 12;
+        for slot in 0..slots {
             rx.add_key(MediaKey::generate(slot, &mut OsRng).unwrap()).unwrap();
         }
         assert_eq!(rx.keys.len(), MAX_RECEIVER_KEYS);
-        rx.remove_slot(19);
+        rx.remove_slot(slots - 1);
         assert_eq!(rx.keys.len(), MAX_RECEIVER_KEYS - 1);
         // A frame too many ratchet steps ahead is not followed.
         let (mut tx, mut rx) = pair(6);
@@ -518,5 +648,40 @@ mod tests {
             tx.ratchet().unwrap();
         }
         assert!(matches!(rx.open(&tx.seal(b"x").unwrap()), Err(CryptoError::InvalidKey { .. })));
+    }
+
+    #[test]
+    fn group_key_seals_opens_and_ratchets_one_way() {
+        let k0 = GroupKey::generate(5, &mut OsRng).unwrap();
+        let sealed = k0.seal(b"hand up", &mut OsRng).unwrap();
+        assert_eq!(sealed.len(), 7 + GROUP_OVERHEAD);
+        assert_eq!(GroupKey::sealed_epoch(&sealed).unwrap(), 5);
+        assert_eq!(k0.open(&sealed).unwrap(), b"hand up");
+        // A member given the secret opens it too.
+        let copy = GroupKey::from_parts(5, *k0.secret()).unwrap();
+        assert_eq!(copy.open(&sealed).unwrap(), b"hand up");
+        // The next epoch's key cannot open the old message, and two members
+        // ratcheting alone agree.
+        let k1 = k0.ratchet(6).unwrap();
+        assert!(k1.open(&sealed).is_err());
+        assert_eq!(k1.secret(), copy.ratchet(6).unwrap().secret());
+        assert_ne!(k1.secret(), k0.secret());
+        // Tampering with the header or body fails authentication.
+        let mut bad = sealed.clone();
+        bad[10] ^= 1;
+        assert!(k0.open(&bad).is_err());
+        let mut bad = sealed;
+        *bad.last_mut().unwrap() ^= 1;
+        assert!(k0.open(&bad).is_err());
+        assert!(k0.open(&[0; 10]).is_err());
+    }
+
+    #[test]
+    fn sealed_key_id_reads_the_header() {
+        let key = MediaKey::generate(9, &mut OsRng).unwrap();
+        let mut tx = MediaSender::new(key).unwrap();
+        let sealed = tx.seal(b"frame").unwrap();
+        assert_eq!(sealed_key_id(&sealed).unwrap() >> 16, 9);
+        assert!(sealed_key_id(&[]).is_err());
     }
 }

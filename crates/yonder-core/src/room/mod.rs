@@ -12,7 +12,9 @@
 
 mod codec;
 mod error;
+pub mod session;
 mod state;
+mod wire;
 
 use core::fmt;
 
@@ -21,7 +23,9 @@ use sha2::{Digest as _, Sha256};
 use yonder_crypto::{Identity, VerifyingKey};
 
 pub use error::RoomError;
+pub use session::{RoomEvent, RoomOutput, RoomSession, SessionError, SessionStats};
 pub use state::{Member, RoomState};
+pub use wire::{MAX_NAME, RoomCard};
 
 /// Version byte that opens every encoded entry.
 pub const ROOM_LOG_VERSION: u8 = 1;

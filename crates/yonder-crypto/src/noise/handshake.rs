@@ -111,9 +111,9 @@ impl Handshake {
         self.write(&[])
     }
 
-    /// Test-vector variant of [`Handshake::write_message`] carrying a payload.
-    /// Bitchat handshake payloads are always empty.
-    #[cfg(any(test, feature = "test-vectors"))]
+    /// [`Handshake::write_message`] carrying a payload. Bitchat handshake
+    /// payloads are always empty; yonder's room channels send a join request
+    /// in message 3, where it is encrypted and the sender authenticated.
     pub fn write_message_with_payload(&mut self, payload: &[u8]) -> Result<Vec<u8>, CryptoError> {
         self.write(payload)
     }
