@@ -4,7 +4,8 @@
 //! Bitchat peer does (announces, signed public messages, relaying with
 //! deduplication, Noise sessions and private messages, fragments, gossip
 //! sync, store and forward), plus yonder's own dissemination between yonder
-//! peers. The daemon, the tests and the simulator all drive the same [`Node`].
+//! peers and the forwarding of audio-room traffic over a tree per room. The
+//! daemon, the tests and the simulator all drive the same [`Node`].
 //!
 //! This crate must not do I/O, read a clock, spawn threads or touch files.
 //! Inputs (`handle_frame`, `handle_link_event`, `handle_timeout`, commands)

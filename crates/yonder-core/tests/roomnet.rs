@@ -492,6 +492,79 @@ fn room_table_is_bounded_and_beacons_never_evict_our_rooms() {
     assert!(net.nodes[1].room_links(TAG).is_some());
 }
 
+#[test]
+fn grid_members_hear_each_frame_once_over_the_tree() {
+    // A 4 × 3 grid: many cycles, many equal-length paths. 0 hosts from a
+    // corner; a few members are scattered, the rest only relay.
+    let (w, h) = (4, 3);
+    let mut net = Net::new(w * h);
+    for y in 0..h {
+        for x in 0..w {
+            let i = y * w + x;
+            if x + 1 < w {
+                net.connect(i, i + 1);
+            }
+            if y + 1 < h {
+                net.connect(i, i + w);
+            }
+        }
+    }
+    net.run_for(3 * S);
+    let members = [0usize, 5, 7, 11];
+    let now = net.now;
+    net.nodes[0].room_host(now, TAG);
+    for &m in &members[1..] {
+        net.nodes[m].room_join(now, TAG);
+    }
+    settle(&mut net);
+    let now = net.now;
+    for &m in &members {
+        net.nodes[m].room_send(now, TAG, 0, &[b'g', m as u8]).unwrap();
+    }
+    net.run_for(2 * S);
+    let mut used = BTreeSet::new();
+    for &m in &members {
+        let d = [b'g', m as u8];
+        once_per_link(&net, &d);
+        for i in 0..w * h {
+            let want = usize::from(members.contains(&i) && i != m);
+            assert_eq!(got(&net, i, &d), want, "node {i}, frame of {m}");
+        }
+        used.extend(data_crossings(&net, &d).into_iter().map(|(a, b)| (a.min(b), a.max(b))));
+    }
+    // The links used are one tree: connected, without a cycle.
+    let nodes: BTreeSet<usize> = used.iter().flat_map(|&(a, b)| [a, b]).collect();
+    assert_eq!(used.len() + 1, nodes.len(), "links used: {used:?}");
+    for &m in &members {
+        assert!(nodes.contains(&m));
+    }
+}
+
+#[test]
+fn reassembled_room_packets_are_ignored() {
+    let mut net = Net::new(2);
+    net.connect(0, 1);
+    bind(&mut net);
+    let now = net.now;
+    net.nodes[1].room_join(now, TAG);
+    net.nodes[0].room_host(now, TAG);
+    settle(&mut net);
+    let datagram = [&TAG[..], &[DATA, 0], &[5u8; 400][..]].concat();
+    let whole = room_frame(&net, datagram.clone());
+    let p = Packet::decode(&whole).unwrap();
+    let frags = yonder_wire::fragment::split(&p, &whole, [1; 8], 128).unwrap();
+    assert!(frags.len() > 1);
+    let link = net.link(1, 0);
+    for f in &frags {
+        net.inject(1, link, f);
+    }
+    net.run_for(S);
+    assert!(room_data(&net, 1).is_empty());
+    // The same datagram whole is delivered.
+    net.inject(1, link, &whole);
+    assert_eq!(room_data(&net, 1).len(), 1);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
