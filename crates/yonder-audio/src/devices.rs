@@ -97,6 +97,8 @@ impl Capture {
             device.default_input_config().map_err(config_error(Direction::Input, name, &label))?;
         let rate = config.sample_rate();
         let channels = usize::from(config.channels()).max(1);
+        // Built before the stream so a refused rate opens nothing.
+        let converter = Converter::new(rate, SAMPLE_RATE)?;
         let shared = Arc::new(Shared::new(rate));
         let stream = match config.sample_format() {
             SampleFormat::I8 => build_input::<i8>(&device, &config, channels, &shared),
@@ -120,7 +122,7 @@ impl Capture {
             _stream: stream,
             shared,
             scratch: Vec::with_capacity(queue_len(rate)),
-            converter: Converter::new(rate, SAMPLE_RATE)?,
+            converter,
             out: Ring::new(queue_len(SAMPLE_RATE)),
         })
     }
@@ -179,6 +181,7 @@ impl Playback {
         ))?;
         let rate = config.sample_rate();
         let channels = usize::from(config.channels()).max(1);
+        let converter = Converter::new(SAMPLE_RATE, rate)?;
         let shared = Arc::new(Shared::new(rate));
         let stream = match config.sample_format() {
             SampleFormat::I8 => build_output::<i8>(&device, &config, channels, &shared),
@@ -201,7 +204,7 @@ impl Playback {
         Ok(Playback {
             _stream: stream,
             shared,
-            converter: Converter::new(SAMPLE_RATE, rate)?,
+            converter,
             staged: Ring::new(queue_len(rate)),
             scratch: Vec::with_capacity(queue_len(rate)),
         })
