@@ -4,7 +4,7 @@ use thiserror::Error;
 
 pub use yonder_wire::Fault;
 
-/// Errors from the codec, the voice-frame format and WAV files.
+/// Errors from the codec, the voice-frame format, WAV files and sound devices.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum AudioError {
@@ -71,6 +71,30 @@ pub enum AudioError {
         /// Why it does not fit.
         why: &'static str,
     },
+    /// No sound device of that direction (and name, if one was given) exists
+    /// on this machine.
+    #[error("{}", no_device_message(direction, name.as_deref()))]
+    NoDevice {
+        /// `"input"` or `"output"`.
+        direction: &'static str,
+        /// The name asked for; `None` for the system default.
+        name: Option<String>,
+    },
+    /// A sound device was found but could not be queried, opened or started.
+    #[error("sound device {what}: {why}")]
+    Device {
+        /// The device and what we asked of it.
+        what: String,
+        /// The audio system's reason.
+        why: String,
+    },
+}
+
+fn no_device_message(direction: &str, name: Option<&str>) -> String {
+    match name {
+        Some(name) => format!("no {direction} sound device named {name:?}"),
+        None => format!("no default {direction} sound device"),
+    }
 }
 
 impl AudioError {
@@ -85,7 +109,9 @@ impl AudioError {
             | AudioError::FrameSize { .. }
             | AudioError::Wav(_)
             | AudioError::UnsupportedWav { .. }
-            | AudioError::Unencodable { .. } => Fault::Local,
+            | AudioError::Unencodable { .. }
+            | AudioError::NoDevice { .. }
+            | AudioError::Device { .. } => Fault::Local,
         }
     }
 

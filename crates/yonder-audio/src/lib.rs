@@ -4,13 +4,15 @@
 //! Opus encoding and decoding in three talker modes ([`codec`]), the packet
 //! format of one voice frame ([`frame`]), an adaptive jitter buffer with loss
 //! concealment ([`jitter`]), choosing and mixing the talkers heard at once
-//! ([`mix`]), a listener's playout of a whole room ([`playout`]), a talker's
-//! frames ([`talker`]), and 16 kHz mono WAV files for tests and
-//! benchmarks ([`wav`]).
+//! ([`mod@mix`]), a listener's playout of a whole room ([`playout`]), a
+//! talker's frames ([`talker`]), 16 kHz mono WAV files for tests and
+//! benchmarks ([`wav`]), and, with the `devices` feature, microphones and
+//! speakers through cpal (`devices`).
 //!
 //! This crate must not contain protocol logic (rooms, roles, keys, routing
 //! live elsewhere) and must not do I/O besides reading and writing the WAV
-//! files it is asked to. Time comes in as plain milliseconds (`now_ms`), so the
+//! files it is asked to and, with the `devices` feature (off by default),
+//! opening the sound devices it is asked to. Time comes in as plain milliseconds (`now_ms`), so the
 //! jitter buffer runs the same under a real clock, a simulator or a test.
 //! Decoding a voice frame is total: any byte string yields a frame or an
 //! error, never a panic, and every length a peer declares is bounded.
@@ -22,6 +24,8 @@
 mod error;
 
 pub mod codec;
+#[cfg(feature = "devices")]
+pub mod devices;
 pub mod frame;
 pub mod jitter;
 pub mod mix;
