@@ -89,6 +89,9 @@ pub(crate) struct Link {
     /// The peer whose direct announce arrived on this link.
     pub(crate) peer: Option<PeerId>,
     bucket: TokenBucket,
+    /// Room datagrams have their own budget, so a room's audio neither
+    /// starves chat nor is cut by it.
+    room_bucket: TokenBucket,
 }
 
 #[derive(Debug)]
@@ -326,7 +329,10 @@ impl Node {
             LinkEvent::Up { link, kind, mtu } => {
                 let bucket =
                     TokenBucket::new(self.config.link_rate_per_sec, self.config.link_burst, now);
-                self.links.insert(link, Link { kind, mtu: mtu.max(64), peer: None, bucket });
+                let room_bucket =
+                    TokenBucket::new(self.config.room_rate_per_sec, self.config.room_burst, now);
+                self.links
+                    .insert(link, Link { kind, mtu: mtu.max(64), peer: None, bucket, room_bucket });
                 // A direct (TTL 7) announce binds the link on the other side.
                 self.send_announce(now, Some(link));
                 self.on_link_up(now, link);
@@ -350,7 +356,14 @@ impl Node {
     pub fn handle_frame(&mut self, now: Instant, link: LinkId, bytes: &[u8]) {
         self.stats.frames_in += 1;
         let Some(l) = self.links.get_mut(&link) else { return };
-        if !l.bucket.try_take(now) {
+        // The type byte follows the version byte in every Bitchat packet; a
+        // frame claiming to be a room datagram is only ever handled as one.
+        let bucket = if bytes.get(1) == Some(&crate::ROOM_TYPE.0) {
+            &mut l.room_bucket
+        } else {
+            &mut l.bucket
+        };
+        if !bucket.try_take(now) {
             self.stats.rate_limited += 1;
             return;
         }

@@ -187,6 +187,12 @@ pub struct Config {
     pub link_rate_per_sec: u32,
     /// Burst allowance on top of the rate.
     pub link_burst: u32,
+    /// Audio-room datagrams a neighbour may send per second, counted apart
+    /// from other frames: four talkers at 50 frames/s, in both directions
+    /// of a relay, with room to spare.
+    pub room_rate_per_sec: u32,
+    /// Burst allowance on top of the room rate.
+    pub room_burst: u32,
     /// Most queued transmits; beyond it the oldest relay traffic is dropped.
     pub max_transmit_queue: usize,
     /// Most queued events; beyond it the oldest are dropped.
@@ -212,6 +218,8 @@ impl Default for Config {
             seen_ttl: Duration::from_secs(300),
             link_rate_per_sec: 200,
             link_burst: 400,
+            room_rate_per_sec: 600,
+            room_burst: 1200,
             max_transmit_queue: 8192,
             max_event_queue: 4096,
             spray_copies: 8,
