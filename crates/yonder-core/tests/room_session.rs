@@ -243,13 +243,15 @@ fn a_joiner_cannot_open_frames_sent_before_it_joined() {
         after.frames_unopened - before.frames_unopened,
         (early.len() + early_host.len()) as u64
     );
-    // Frames sent after the join open; probing does not spend them.
+    // Frames sent after the join open; probing does not spend them, and
+    // frames already heard still probe as readable.
     bus.s[b].seal_audio(CLASS_MEDIA_NORMAL, b"welcome").unwrap();
     let RoomOutput::Send { payload, .. } = bus.s[b].poll_output().unwrap() else { panic!() };
     assert!(bus.s[d].can_open(&payload));
     bus.s[d].handle_datagram(CLASS_MEDIA_NORMAL, &payload, bus.now, &mut bus.rng);
     bus.pump();
     assert_eq!(bus.audio(d), vec![b"welcome".to_vec()]);
+    assert!(bus.s[d].can_open(&payload));
 }
 
 #[test]

@@ -312,6 +312,22 @@ impl MediaReceiver {
         Ok(())
     }
 
+    /// Whether a held key (or one ratcheted from it) authenticates
+    /// `sealed`. Replay windows are neither checked nor moved: this answers
+    /// "could these keys read that frame", for audits of captured traffic.
+    pub fn authenticates(&self, sealed: &[u8]) -> bool {
+        let keys = self
+            .keys
+            .iter()
+            .map(|k| ReceiverKey {
+                key: k.key.clone(),
+                derived: k.derived.clone(),
+                window: ReplayWindow::new(),
+            })
+            .collect();
+        MediaReceiver { keys }.open(sealed).is_ok()
+    }
+
     /// Forgets every key of the sender in `slot`.
     pub fn remove_slot(&mut self, slot: u32) {
         self.keys.retain(|k| k.key.kid >> 16 != u64::from(slot));
@@ -676,6 +692,19 @@ mod tests {
         *bad.last_mut().unwrap() ^= 1;
         assert!(k0.open(&bad).is_err());
         assert!(k0.open(&[0; 10]).is_err());
+    }
+
+    #[test]
+    fn authenticates_ignores_replay_windows_and_changes_nothing() {
+        let (mut tx, mut rx) = pair(4);
+        let sealed = tx.seal(b"once").unwrap();
+        assert!(rx.authenticates(&sealed));
+        rx.open(&sealed).unwrap();
+        // Already opened: a replay for open, but the keys still read it.
+        assert!(rx.open(&sealed).is_err());
+        assert!(rx.authenticates(&sealed));
+        let other = MediaKey::generate(4, &mut OsRng).unwrap();
+        assert!(!rx.authenticates(&MediaSender::new(other).unwrap().seal(b"x").unwrap()));
     }
 
     #[test]
