@@ -7,6 +7,9 @@
 //! crashed run (whose pid is gone) from those of a run still going.
 //! `YONDER_NETNS_KEEP=1` keeps the nodes' data and logs after the run.
 
+// Each test binary uses only part of the harness.
+#![allow(dead_code)]
+
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
@@ -109,8 +112,14 @@ impl Lab {
             follower: None,
             events: Arc::new(Mutex::new(Vec::new())),
             peer_id: String::new(),
+            env: Vec::new(),
         });
         self.nodes.len() - 1
+    }
+
+    /// The lab's scratch directory (removed with the lab).
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Starts every node, then waits until each answers.
@@ -207,6 +216,8 @@ pub(crate) struct Node {
     events: Arc<Mutex<Vec<Value>>>,
     /// Peer ID, known once the node first answered.
     pub(crate) peer_id: String,
+    /// Extra environment for the node process.
+    pub(crate) env: Vec<(String, String)>,
 }
 
 impl Node {
@@ -230,6 +241,7 @@ impl Node {
             .arg(&self.config)
             .env("RUST_LOG", if self.trace { "trace" } else { "debug" })
             .env_remove("YONDER_PASSPHRASE")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);
