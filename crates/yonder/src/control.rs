@@ -162,6 +162,31 @@ pub enum Request {
     },
     /// The current room. Reply: `room`, a [`RoomStatus`] or `null`.
     RoomStatus,
+    /// Sound devices (nodes built with the `devices` feature). Reply:
+    /// `inputs`, `outputs` (names).
+    RoomDevices,
+    /// Speaks from a microphone, or stops (`off`). Refused by nodes built
+    /// without the `devices` feature.
+    RoomMic {
+        /// Device name; the default input if absent.
+        #[serde(default)]
+        device: Option<String>,
+        /// Close the microphone instead.
+        #[serde(default)]
+        off: bool,
+        /// Talker mode: `normal`, `lossy` or `constrained`.
+        #[serde(default = "default_mode")]
+        mode: String,
+    },
+    /// Plays the room on speakers, or stops (`off`).
+    RoomSpeakers {
+        /// Device name; the default output if absent.
+        #[serde(default)]
+        device: Option<String>,
+        /// Close the speakers instead.
+        #[serde(default)]
+        off: bool,
+    },
     /// An audit: which sealed media frames of our room in a capture file
     /// (hex frames, one per line, as `YONDER_CAPTURE_OUT` writes them) our
     /// current keys open. Nothing is played or counted. Reply: `frames`,
@@ -246,6 +271,12 @@ pub struct RoomStatus {
     pub play_start_unix_ms: Option<u64>,
     /// Whether we are recording what we hear.
     pub recording_to_file: bool,
+    /// Whether a microphone is open.
+    #[serde(default)]
+    pub mic: bool,
+    /// Whether speakers are open.
+    #[serde(default)]
+    pub speakers: bool,
 }
 
 fn default_history() -> usize {

@@ -110,6 +110,29 @@ pub enum RoomCommand {
         #[arg(long, default_value = "normal")]
         mode: String,
     },
+    /// Speak from a microphone (needs a build with the `devices` feature).
+    Mic {
+        /// Device name (see `yonder room devices`); the default input if absent.
+        #[arg(long)]
+        device: Option<String>,
+        /// Close the microphone.
+        #[arg(long)]
+        off: bool,
+        /// Talker mode: normal, lossy or constrained.
+        #[arg(long, default_value = "normal")]
+        mode: String,
+    },
+    /// Hear the room on speakers (needs a build with the `devices` feature).
+    Speakers {
+        /// Device name; the default output if absent.
+        #[arg(long)]
+        device: Option<String>,
+        /// Close the speakers.
+        #[arg(long)]
+        off: bool,
+    },
+    /// Sound devices the node can open.
+    Devices,
     /// Record what you hear to a WAV file (no file: stop and write it).
     Record {
         /// The file.
@@ -200,6 +223,9 @@ pub fn run(data_dir_flag: Option<&Path>, cmd: RoomCommand) -> anyhow::Result<()>
         RoomCommand::Record { wav } => {
             Request::RoomRecord { wav: wav.as_deref().map(absolute).transpose()? }
         }
+        RoomCommand::Mic { device, off, mode } => Request::RoomMic { device, off, mode },
+        RoomCommand::Speakers { device, off } => Request::RoomSpeakers { device, off },
+        RoomCommand::Devices => Request::RoomDevices,
         RoomCommand::Probe { capture } => Request::RoomProbe { capture: absolute(&capture)? },
         RoomCommand::Status { json } => {
             let v = c.request(&Request::RoomStatus)?;

@@ -281,3 +281,49 @@ fn id_gives_a_qr_code_of_a_signed_bitchat_verification_url() {
     signed[20] ^= 1;
     assert!(yonder_crypto::verify(&sign, &signed, &sig).is_err());
 }
+
+#[test]
+fn room_commands_work_alone_and_refuse_cleanly() {
+    let n = start("rooms", free_port(), None);
+    let ok = |args: &[&str]| {
+        let out = cli(&n.dir, args);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let refused = |args: &[&str], needle: &str| {
+        let out = cli(&n.dir, args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("panicked"));
+    };
+    assert!(ok(&["room", "status", "--json"]).is_null());
+    refused(&["room", "leave"], "not in a room");
+    refused(&["room", "hand"], "not in a room");
+    refused(&["room", "join", "ffff"], "no room");
+    let created = ok(&["room", "create", "Quiet hour", "--topic", "night"]);
+    let room = created["room"].as_str().unwrap().to_owned();
+    let st = ok(&["room", "status", "--json"]);
+    assert_eq!(st["room"], room.as_str());
+    assert_eq!(st["title"], "Quiet hour");
+    assert_eq!((st["host"].clone(), st["member"].clone()), (Value::Bool(true), Value::Bool(true)));
+    assert_eq!(st["members"][0]["role"], "host");
+    assert_eq!(st["members"][0]["me"], true);
+    refused(&["room", "create", "Another"], "already in a room");
+    refused(&["room", "invite", "nobody"], "no member");
+    refused(&["room", "speak"], "not allowed");
+    refused(&["room", "play", "/nonexistent/in.wav"], "reading");
+    refused(&["room", "rec", "maybe"], "unknown recording step");
+    // No sound card here: with or without the `devices` feature the answer
+    // is an error about sound devices, not a crash.
+    refused(&["room", "mic"], "sound device");
+    let bad = req(&n, &Request::RoomAct { action: "fly".into(), member: None, ban: false });
+    assert!(matches!(bad, Err(ClientError::Refused { fault: FaultName::Local, .. })), "{bad:?}");
+    // The host unmutes, records itself speaking nothing, and ends the room.
+    ok(&["room", "mute", "--off"]);
+    let st = ok(&["room", "status", "--json"]);
+    assert_eq!(st["members"][0]["muted"], false);
+    let left = ok(&["room", "leave"]);
+    assert_eq!(left["room"], room.as_str());
+    assert!(ok(&["room", "status", "--json"]).is_null());
+}

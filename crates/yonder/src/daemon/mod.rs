@@ -878,7 +878,10 @@ impl Daemon {
             | Request::RoomPlay { .. }
             | Request::RoomRecord { .. }
             | Request::RoomStatus
-            | Request::RoomProbe { .. }) => {
+            | Request::RoomProbe { .. }
+            | Request::RoomDevices
+            | Request::RoomMic { .. }
+            | Request::RoomSpeakers { .. }) => {
                 let now = self.now();
                 let nick = self.my_nick();
                 self.rooms.request(room, &mut self.node, now, unix_ms(), &nick)

@@ -40,6 +40,53 @@ struct Microphone {
     at: usize,
 }
 
+/// Sound devices, with the `devices` feature; nothing without it.
+#[derive(Default)]
+struct Sound {
+    #[cfg(feature = "devices")]
+    capture: Option<yonder_audio::devices::Capture>,
+    #[cfg(feature = "devices")]
+    playback: Option<yonder_audio::devices::Playback>,
+}
+
+impl Sound {
+    fn mic_open(&self) -> bool {
+        #[cfg(feature = "devices")]
+        return self.capture.is_some();
+        #[cfg(not(feature = "devices"))]
+        false
+    }
+
+    fn speakers_open(&self) -> bool {
+        #[cfg(feature = "devices")]
+        return self.playback.is_some();
+        #[cfg(not(feature = "devices"))]
+        false
+    }
+
+    /// The microphone's next 20 ms, if a microphone is open and has it.
+    fn capture(&mut self) -> Option<Vec<i16>> {
+        #[cfg(feature = "devices")]
+        return self.capture.as_mut().and_then(yonder_audio::devices::Capture::read_frame);
+        #[cfg(not(feature = "devices"))]
+        None
+    }
+
+    fn play(&mut self, pcm: &[i16]) {
+        #[cfg(feature = "devices")]
+        if let Some(p) = &mut self.playback {
+            p.write_frame(pcm);
+        }
+        #[cfg(not(feature = "devices"))]
+        let _ = pcm;
+    }
+}
+
+#[cfg(not(feature = "devices"))]
+fn no_devices() -> Refusal {
+    local("this yonder was built without sound devices (cargo feature `devices`); use WAV files")
+}
+
 struct Recording {
     path: PathBuf,
     samples: Vec<i16>,
@@ -53,6 +100,9 @@ struct Active {
     /// Our stream, kept between files so listeners hear one stream whose
     /// timestamps follow the clock.
     talker: Option<Talker>,
+    /// The class our microphone's frames go in.
+    mic_class: u8,
+    sound: Sound,
     recording: Option<Recording>,
     ticks: u64,
     heard: Vec<u32>,
@@ -192,12 +242,24 @@ impl Rooms {
                 info!("microphone file played to the end");
                 a.mic = None;
             }
+        } else if let (Some(pcm), Some(talker)) = (a.sound.capture(), &mut a.talker) {
+            match talker.frame(&pcm).map(|f| f.map(|f| f.encode())) {
+                Ok(Some(Ok(bytes))) => {
+                    if let Err(e) = a.session.seal_audio(a.mic_class, &bytes) {
+                        debug!("frame not sent: {e}");
+                    }
+                }
+                Ok(Some(Err(e))) => debug!("frame not encoded: {e}"),
+                Ok(None) => {}
+                Err(e) => warn!("encoder failed: {e}"),
+            }
         } else if let Some(talker) = &mut a.talker {
             talker.skip();
         }
         match a.playout.tick(unix_ms) {
             Ok(pcm) => {
                 a.heard = a.playout.heard(unix_ms);
+                a.sound.play(&pcm);
                 if let Some(rec) = &mut a.recording {
                     rec.start_unix_ms.get_or_insert(unix_ms);
                     if rec.samples.len() + pcm.len() <= MAX_RECORD_SAMPLES {
@@ -345,12 +407,7 @@ impl Rooms {
             }
             Request::RoomPlay { wav: path, mode } => {
                 let a = self.active.as_mut().ok_or_else(|| local("not in a room"))?;
-                let mode = match mode.as_str() {
-                    "normal" => Mode::Normal,
-                    "lossy" => Mode::Lossy,
-                    "constrained" => Mode::Constrained,
-                    other => return Err(local(format!("unknown mode {other:?}"))),
-                };
+                let mode = parse_mode(&mode)?;
                 let samples = wav::read(std::path::Path::new(&path))
                     .map_err(|e| local(format!("reading {path}: {e}")))?;
                 match &mut a.talker {
@@ -376,6 +433,61 @@ impl Rooms {
                 Ok(json!({"finished": done}))
             }
             Request::RoomStatus => Ok(json!({"room": self.status()})),
+            Request::RoomDevices => {
+                #[cfg(feature = "devices")]
+                {
+                    let d = yonder_audio::devices::list().map_err(|e| local(e.to_string()))?;
+                    Ok(json!({"inputs": d.inputs, "outputs": d.outputs}))
+                }
+                #[cfg(not(feature = "devices"))]
+                Err(no_devices())
+            }
+            Request::RoomMic { device, off, mode } => {
+                let a = self.active.as_mut().ok_or_else(|| local("not in a room"))?;
+                let mode = parse_mode(&mode)?;
+                #[cfg(feature = "devices")]
+                {
+                    if off {
+                        a.sound.capture = None;
+                    } else {
+                        let c = yonder_audio::devices::Capture::open(device.as_deref())
+                            .map_err(|e| local(e.to_string()))?;
+                        a.sound.capture = Some(c);
+                        match &mut a.talker {
+                            Some(t) => t.set_mode(mode, 10),
+                            None => Talker::new(mode, 10).map(|t| a.talker = Some(t)),
+                        }
+                        .map_err(|e| local(e.to_string()))?;
+                        a.mic_class = class_of(mode);
+                    }
+                    Ok(json!({"mic": !off}))
+                }
+                #[cfg(not(feature = "devices"))]
+                {
+                    let _ = (a, device, off, mode);
+                    Err(no_devices())
+                }
+            }
+            Request::RoomSpeakers { device, off } => {
+                let a = self.active.as_mut().ok_or_else(|| local("not in a room"))?;
+                #[cfg(feature = "devices")]
+                {
+                    a.sound.playback = if off {
+                        None
+                    } else {
+                        Some(
+                            yonder_audio::devices::Playback::open(device.as_deref())
+                                .map_err(|e| local(e.to_string()))?,
+                        )
+                    };
+                    Ok(json!({"speakers": !off}))
+                }
+                #[cfg(not(feature = "devices"))]
+                {
+                    let _ = (a, device, off);
+                    Err(no_devices())
+                }
+            }
             Request::RoomProbe { capture } => {
                 let a = self.active.as_ref().ok_or_else(|| local("not in a room"))?;
                 let text = std::fs::read_to_string(&capture)
@@ -404,6 +516,8 @@ impl Rooms {
             playout,
             mic: None,
             talker: None,
+            mic_class: CLASS_MEDIA_NORMAL,
+            sound: Sound::default(),
             recording: None,
             ticks: 0,
             heard: Vec::new(),
@@ -471,10 +585,21 @@ impl Rooms {
             frames_opened: stats.frames_opened,
             frames_unopened: stats.frames_unopened,
             control_bad: stats.control_bad,
+            mic: a.sound.mic_open(),
+            speakers: a.sound.speakers_open(),
             playing: a.mic.is_some(),
             play_start_unix_ms: a.play_start_unix_ms,
             recording_to_file: a.recording.is_some(),
         })
+    }
+}
+
+fn parse_mode(mode: &str) -> Result<Mode, Refusal> {
+    match mode {
+        "normal" => Ok(Mode::Normal),
+        "lossy" => Ok(Mode::Lossy),
+        "constrained" => Ok(Mode::Constrained),
+        other => Err(local(format!("unknown mode {other:?} (normal, lossy, constrained)"))),
     }
 }
 
