@@ -34,7 +34,7 @@ mod yonder;
 
 pub use limits::PacketId;
 pub use node::{MemoryReport, Node, Stats, YONDER_TLV, YONDER_VERSION};
-pub use private::{PrivateStats, SendError};
+pub use private::{MAX_ROOM_INVITE, PrivateStats, ROOM_INVITE, SendError};
 pub use roomnet::{
     BEACON_PERIOD, BLE_MAX_SLOTS, BLE_SLOT_WINDOW, CHILD_TIMEOUT, CLASS_CONTROL,
     CLASS_MEDIA_CONSTRAINED, CLASS_MEDIA_LOSSY, CLASS_MEDIA_NORMAL, JOIN_PERIOD, MAX_ROOM_DATAGRAM,

@@ -87,6 +87,10 @@ const MAX_EARLY_FRAMES: usize = 4;
 const MAX_EARLY_FRAME_LEN: usize = 2048;
 /// Receipts waiting for a session, per peer; the oldest is dropped beyond it.
 const MAX_PENDING_RECEIPTS: usize = 64;
+/// yonder's Noise payload type for audio-room invitations (unused by Bitchat).
+pub const ROOM_INVITE: NoisePayloadType = NoisePayloadType(0x60);
+/// Largest room invitation accepted or sent.
+pub const MAX_ROOM_INVITE: usize = 1024;
 /// IDs of messages we sent, remembered to report receipts once; oldest first out.
 const MAX_SENT_LOG: usize = 8192;
 /// Per-peer bookkeeping entries; idle ones are pruned beyond it, and no new
@@ -230,7 +234,8 @@ struct Sent {
 struct PeerCtl {
     failures: u32,
     next_handshake: Instant,
-    receipts: VecDeque<(NoisePayloadType, String)>,
+    /// Receipts and other small payloads (room invitations) for the next session.
+    receipts: VecDeque<(NoisePayloadType, Vec<u8>)>,
     initiations: VecDeque<Instant>,
     last_resync: Option<Instant>,
 }
@@ -341,6 +346,33 @@ impl Node {
         Ok(id)
     }
 
+    /// Sends `peer` an invitation to an audio room (yonder's Noise payload
+    /// [`ROOM_INVITE`]; Bitchat apps ignore it). Goes out now if a session
+    /// exists, otherwise after a handshake started for it. Best effort: no
+    /// receipt; the host sees the guest join or not.
+    pub fn send_room_invite(
+        &mut self,
+        now: Instant,
+        to: PeerId,
+        data: &[u8],
+    ) -> Result<(), SendError> {
+        if data.len() > MAX_ROOM_INVITE {
+            return Err(SendError::TooLong {
+                what: "room invitation",
+                len: data.len(),
+                max: MAX_ROOM_INVITE,
+            });
+        }
+        if to == self.me {
+            return Err(SendError::ToSelf);
+        }
+        if to.is_broadcast() {
+            return Err(SendError::Broadcast);
+        }
+        self.private_receipt(now, to, ROOM_INVITE, data.to_vec());
+        Ok(())
+    }
+
     /// Tells `peer` that its message `id` was read (Noise payload 0x02).
     /// Sent now if a session exists, otherwise after the next handshake.
     pub fn mark_read(&mut self, now: Instant, peer: PeerId, id: &str) -> Result<(), SendError> {
@@ -358,7 +390,7 @@ impl Node {
             return Err(SendError::Broadcast);
         }
         self.private_load(now);
-        self.private_receipt(now, peer, NoisePayloadType::READ_RECEIPT, id.to_owned());
+        self.private_receipt(now, peer, NoisePayloadType::READ_RECEIPT, id.as_bytes().to_vec());
         Ok(())
     }
 
@@ -631,7 +663,7 @@ impl Node {
             }
             return;
         }
-        let receipts: Vec<(NoisePayloadType, String)> = self
+        let receipts: Vec<(NoisePayloadType, Vec<u8>)> = self
             .private
             .ctl
             .get_mut(&peer)
@@ -639,7 +671,7 @@ impl Node {
             .unwrap_or_default();
         let mut receipts = receipts.into_iter();
         while let Some((kind, id)) = receipts.next() {
-            if !self.private_send_payload(now, peer, kind, id.clone().into_bytes()) {
+            if !self.private_send_payload(now, peer, kind, id.clone()) {
                 // The session is worn out and a new handshake is under way;
                 // the rest goes out once it is established.
                 if let Some(c) = self.private.ctl.get_mut(&peer) {
@@ -697,9 +729,9 @@ impl Node {
     }
 
     /// Sends a receipt now, or keeps it for the next session.
-    fn private_receipt(&mut self, now: Instant, peer: PeerId, kind: NoisePayloadType, id: String) {
+    fn private_receipt(&mut self, now: Instant, peer: PeerId, kind: NoisePayloadType, id: Vec<u8>) {
         if self.private.sessions.contains_key(&peer)
-            && self.private_send_payload(now, peer, kind, id.clone().into_bytes())
+            && self.private_send_payload(now, peer, kind, id.clone())
         {
             return;
         }
@@ -1079,6 +1111,13 @@ impl Node {
             NoisePayloadType::DELIVERED => self.private_on_receipt(from, &payload.data, false),
             NoisePayloadType::READ_RECEIPT => self.private_on_receipt(from, &payload.data, true),
             NoisePayloadType::PEER_STATE => self.private_on_peer_state(from, &payload.data),
+            ROOM_INVITE => {
+                if payload.data.len() <= MAX_ROOM_INVITE {
+                    self.push_event(Event::RoomInvite { from, data: payload.data });
+                } else {
+                    self.private.stats.malformed += 1;
+                }
+            }
             _ => self.private.stats.unsupported += 1,
         }
     }
@@ -1144,7 +1183,7 @@ impl Node {
                 });
             }
         }
-        self.private_receipt(now, from, NoisePayloadType::DELIVERED, id);
+        self.private_receipt(now, from, NoisePayloadType::DELIVERED, id.into_bytes());
     }
 
     fn private_on_receipt(&mut self, from: PeerId, data: &[u8], read: bool) {

@@ -115,6 +115,14 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// A peer invited us to an audio room over our Noise session (a signed
+    /// room card and an invitation code; see docs/rooms.md).
+    RoomInvite {
+        /// Who sent it (authenticated by the session).
+        from: PeerId,
+        /// The invitation's bytes.
+        data: Vec<u8>,
+    },
     /// A DATA datagram of a room we host or joined (still sealed end to end).
     RoomData {
         /// The room's tag.

@@ -364,3 +364,61 @@ proptest! {
         prop_assert!(bus.heads_agree());
     }
 }
+
+/// A bus around an invite-only room.
+fn invite_only() -> Bus {
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let mut meta = RoomMeta::open("inner circle");
+    meta.access = yonder_core::room::Access::InviteOnly;
+    let host = RoomSession::host(meta, "ana", false, T0, &mut rng).unwrap();
+    Bus {
+        s: vec![host],
+        events: vec![Vec::new()],
+        media: vec![Vec::new()],
+        cards: Vec::new(),
+        now: T0,
+        rng,
+    }
+}
+
+impl Bus {
+    fn add(&mut self, s: RoomSession) -> usize {
+        self.s.push(s);
+        self.events.push(Vec::new());
+        self.media.push(Vec::new());
+        for _ in 0..20 {
+            self.tick();
+        }
+        self.s.len() - 1
+    }
+}
+
+#[test]
+fn an_invite_only_room_is_never_announced_and_only_invited_guests_get_in() {
+    let mut bus = invite_only();
+    bus.tick();
+    assert!(bus.cards.is_empty(), "an invite-only room was announced");
+    let invitation = bus.s[0].invite(bus.now, &mut bus.rng).unwrap();
+    let card = yonder_core::room::session::invitation_card(&invitation).unwrap();
+    assert_eq!(card.title, "inner circle");
+    let guest = RoomSession::join_invited(&invitation, "gil", &mut bus.rng).unwrap();
+    let g = bus.add(guest);
+    assert!(bus.s[g].is_member(), "the invited guest did not get in");
+    assert!(bus.heads_agree());
+    // Someone with the card but no code never gets in.
+    let gatecrasher = RoomSession::join(&card, "hal", &mut bus.rng).unwrap();
+    let h = bus.add(gatecrasher);
+    assert!(!bus.s[h].is_member());
+    assert!(bus.events[h].iter().any(|e| matches!(e, RoomEvent::Rejected { .. })));
+    // A code works once.
+    let again = RoomSession::join_invited(&invitation, "ivy", &mut bus.rng).unwrap();
+    let i = bus.add(again);
+    assert!(!bus.s[i].is_member());
+    assert_eq!(bus.s[0].state().unwrap().members().count(), 2);
+    // Members cannot invite; tampered invitations do not parse.
+    assert!(bus.s[g].invite(bus.now, &mut bus.rng).is_err());
+    let mut bad = bus.s[0].invite(bus.now, &mut bus.rng).unwrap();
+    bad[10] ^= 1;
+    assert!(RoomSession::join_invited(&bad, "x", &mut bus.rng).is_err());
+    assert!(RoomSession::join_invited(&bad[..20], "x", &mut bus.rng).is_err());
+}

@@ -130,6 +130,13 @@ pub enum Request {
     },
     /// Leaves (or, for the host, ends) the current room.
     RoomLeave,
+    /// The host invites a peer: an invitation goes over the Noise session
+    /// with that peer (the only way into an invite-only room). Reply:
+    /// `peer_id`.
+    RoomInvitePeer {
+        /// The peer (nickname, peer ID or fingerprint prefix).
+        peer: String,
+    },
     /// A room action (see `yonder room --help`): `hand`, `lower`, `invite`,
     /// `accept`, `decline`, `mute`, `unmute`, `cohost`, `uncohost`,
     /// `audience`, `remove`, `unban`, `end`, `record_request`,
@@ -214,8 +221,11 @@ pub struct RoomInfo {
     pub audience: u32,
     /// Scheduled start, ms since the Unix epoch.
     pub scheduled_start_ms: Option<u64>,
-    /// Milliseconds since the last announcement.
+    /// Milliseconds since the last announcement (or the invitation).
     pub heard_ms_ago: u64,
+    /// Who invited us (peer ID hex), for rooms we were invited to.
+    #[serde(default)]
+    pub invited_by: Option<String>,
 }
 
 /// One member as the room view shows it.

@@ -55,6 +55,12 @@ pub enum RoomCommand {
         /// Whose hand to lower (hosts only).
         member: Option<String>,
     },
+    /// Invite a peer into the room you host, over your Noise session with it
+    /// (the only way into an invite-only room).
+    Send {
+        /// Nickname, peer ID or fingerprint prefix.
+        peer: String,
+    },
     /// Invite a listener to speak (hosts and co-hosts).
     Invite {
         /// Room-key prefix or display name.
@@ -182,9 +188,10 @@ pub fn run(data_dir_flag: Option<&Path>, cmd: RoomCommand) -> anyhow::Result<()>
                 writeln!(out, "no public rooms heard")?;
             } else {
                 for r in rooms {
+                    let invited = if r.invited_by.is_some() { "  (invited)" } else { "" };
                     writeln!(
                         out,
-                        "{}  {:<32} host {:<16} {} in the room",
+                        "{}  {:<32} host {:<16} {} in the room{invited}",
                         &r.room[..8.min(r.room.len())],
                         clean(&r.title),
                         clean(&r.host),
@@ -198,6 +205,7 @@ pub fn run(data_dir_flag: Option<&Path>, cmd: RoomCommand) -> anyhow::Result<()>
         RoomCommand::Leave => Request::RoomLeave,
         RoomCommand::Hand { down: false, member: None } => act("hand", None, false),
         RoomCommand::Hand { member, .. } => act("lower", member, false),
+        RoomCommand::Send { peer } => Request::RoomInvitePeer { peer },
         RoomCommand::Invite { member } => act("invite", Some(member), false),
         RoomCommand::Speak { decline } => {
             act(if decline { "decline" } else { "accept" }, None, false)

@@ -327,3 +327,38 @@ fn room_commands_work_alone_and_refuse_cleanly() {
     assert_eq!(left["room"], room.as_str());
     assert!(ok(&["room", "status", "--json"]).is_null());
 }
+
+#[test]
+fn an_invite_only_room_is_joined_by_an_invitation_over_noise_and_by_nothing_else() {
+    let (a, b) = pair("invite");
+    let json = |n: &Node, args: &[&str]| {
+        let out = cli(&n.dir, args);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let room = json(&a, &["room", "create", "Inner circle", "--invite-only"])["room"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Never announced: B hears nothing of it while public cards come every 500 ms.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(json(&b, &["room", "list", "--json"]), serde_json::json!([]));
+    let out = cli(&b.dir, &["room", "join", &room[..8]]);
+    assert!(!out.status.success());
+    // Only the host invites.
+    let out = cli(&b.dir, &["room", "send", "alice-invite"]);
+    assert!(!out.status.success());
+    let sent = json(&a, &["room", "send", "bob-invite"]);
+    assert_eq!(sent["peer_id"], id_of(&b).0.as_str());
+    wait_for(Duration::from_secs(20), || {
+        let list = json(&b, &["room", "list", "--json"]);
+        list.as_array().unwrap().iter().any(|r| {
+            r["room"] == room.as_str() && r["invited_by"] == id_of(&a).0.as_str()
+        })
+    });
+    json(&b, &["room", "join", &room[..8]]);
+    wait_for(Duration::from_secs(20), || json(&b, &["room", "status", "--json"])["member"] == true);
+    let st = json(&a, &["room", "status", "--json"]);
+    assert_eq!(st["members"].as_array().unwrap().len(), 2);
+    assert!(st["members"].as_array().unwrap().iter().any(|m| m["name"] == "bob-invite"));
+}

@@ -26,7 +26,7 @@ use yonder_crypto::{CryptoError, Handshake, Identity, Session, peer_id_from_nois
 use yonder_wire::{Fault, PeerId};
 
 use super::wire::{MAX_NAME, Reader, RoomCard, Writer, chan, group, kind};
-use super::{Entry, MemberKey, Op, RoomError, RoomId, RoomKey, RoomMeta, RoomState};
+use super::{Entry, GuestTicket, MemberKey, Op, RoomError, RoomId, RoomKey, RoomMeta, RoomState};
 
 pub use crate::roomnet::{
     CLASS_CONTROL, CLASS_MEDIA_CONSTRAINED, CLASS_MEDIA_LOSSY, CLASS_MEDIA_NORMAL,
@@ -41,6 +41,12 @@ pub const MAX_CHANNELS: usize = super::MAX_MEMBERS + 64;
 /// Most entries the host keeps to bring joiners up to date; a room whose
 /// log grows past it stops taking new members.
 pub const MAX_HOST_LOG: usize = 8192;
+/// Invitation codes a host keeps at once; the oldest goes first.
+pub const MAX_INVITES: usize = 256;
+/// How long an invitation code stays good.
+pub const INVITE_CODE_TTL_MS: u64 = 24 * 3600 * 1000;
+/// Bytes of an invitation code.
+pub const INVITE_CODE_LEN: usize = 16;
 /// A handshake that has not finished by then is dropped.
 const HANDSHAKE_TTL_MS: u64 = 30_000;
 /// Group keys kept for messages still in flight.
@@ -164,6 +170,8 @@ struct HostSide {
     host_name: String,
     announce: bool,
     last_presence_ms: u64,
+    /// Invitation codes not yet used, with when they were made.
+    invites: BTreeMap<[u8; INVITE_CODE_LEN], u64>,
 }
 
 struct MemberSide {
@@ -183,6 +191,9 @@ struct MemberSide {
     /// When we last proposed our Join.
     join_proposed_ms: Option<u64>,
     joined: bool,
+    /// The invitation code we came with, and the guest ticket it bought.
+    code: Option<[u8; INVITE_CODE_LEN]>,
+    ticket: Option<GuestTicket>,
 }
 
 enum Side {
@@ -248,6 +259,7 @@ impl RoomSession {
             host_name: host_name.to_owned(),
             announce,
             last_presence_ms: now_ms,
+            invites: BTreeMap::new(),
         };
         Ok(RoomSession {
             tag,
@@ -274,6 +286,26 @@ impl RoomSession {
         name: &str,
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<RoomSession, SessionError> {
+        Self::join_with(card, None, name, rng)
+    }
+
+    /// Joins with an invitation ([`RoomSession::invite`]): the host answers
+    /// the code with a guest ticket, which invite-only rooms require.
+    pub fn join_invited(
+        invitation: &[u8],
+        name: &str,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<RoomSession, SessionError> {
+        let (card, code) = parse_invitation(invitation)?;
+        Self::join_with(&card, Some(code), name, rng)
+    }
+
+    fn join_with(
+        card: &RoomCard,
+        code: Option<[u8; INVITE_CODE_LEN]>,
+        name: &str,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<RoomSession, SessionError> {
         if name.len() > MAX_NAME {
             return Err(SessionError::NotNow("display name is over 32 bytes"));
         }
@@ -296,6 +328,8 @@ impl RoomSession {
             host_head: None,
             join_proposed_ms: None,
             joined: false,
+            code,
+            ticket: None,
         };
         let mut s = RoomSession {
             tag: card.tag,
@@ -377,6 +411,33 @@ impl RoomSession {
             }
         }
         out
+    }
+
+    /// An invitation for one guest: a signed room card and a single-use
+    /// code, to send over the guest's Noise session (host only). The code
+    /// buys a guest ticket for whatever room key the guest joins under.
+    pub fn invite(
+        &mut self,
+        now_ms: u64,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<Vec<u8>, SessionError> {
+        let card = self.card(now_ms)?;
+        let Side::Host(h) = &mut self.side else {
+            return Err(SessionError::NotNow("only the host invites"));
+        };
+        h.invites.retain(|_, t| now_ms.saturating_sub(*t) < INVITE_CODE_TTL_MS);
+        if h.invites.len() >= MAX_INVITES
+            && let Some(oldest) = h.invites.iter().min_by_key(|(_, t)| **t).map(|(c, _)| *c)
+        {
+            h.invites.remove(&oldest);
+        }
+        let mut code = [0u8; INVITE_CODE_LEN];
+        rng.try_fill_bytes(&mut code).map_err(|_| CryptoError::Rng)?;
+        h.invites.insert(code, now_ms);
+        let mut out = Writer::default();
+        out.blob(&card)?;
+        out.bytes(&code);
+        Ok(out.0)
     }
 
     /// Whether our keys open a sealed media frame, whether or not we
@@ -662,7 +723,26 @@ impl RoomSession {
             return Err(RoomError::Malformed { what: "join request", why: "wrong kind" }.into());
         }
         c.name = r.string(MAX_NAME)?;
+        let guest = MemberKey(r.array()?);
+        let code: Option<[u8; INVITE_CODE_LEN]> = match r.u8()? {
+            0 => None,
+            1 => Some(r.array()?),
+            _ => return Err(RoomError::Malformed { what: "join request", why: "bad flag" }.into()),
+        };
+        r.end()?;
         c.session = Some(hs.into_session(now_ms)?);
+        // A good code is spent on a guest ticket for the key the joiner
+        // named; the ticket is all it proves, and only for that key.
+        let fresh = code
+            .and_then(|k| h.invites.remove(&k))
+            .is_some_and(|t| now_ms.saturating_sub(t) < INVITE_CODE_TTL_MS);
+        if fresh {
+            let ticket = GuestTicket::issue(self.room, &self.me, guest);
+            let mut msg = vec![chan::TICKET];
+            msg.extend_from_slice(&ticket.issuer.0);
+            msg.extend_from_slice(&ticket.signature);
+            self.host_send(chan_id, &msg)?;
+        }
         Ok(())
     }
 
@@ -839,6 +919,17 @@ impl RoomSession {
         if !h.announce || state.ended() {
             return Ok(());
         }
+        let card = self.card(now_ms)?;
+        self.out.push_back(RoomOutput::Announce(card));
+        Ok(())
+    }
+
+    /// Our room card, signed (host only).
+    fn card(&self, now_ms: u64) -> Result<Vec<u8>, SessionError> {
+        let Side::Host(h) = &self.side else {
+            return Err(SessionError::NotNow("only the host has the room card"));
+        };
+        let state = self.state.as_ref().ok_or(SessionError::NotNow("no state"))?;
         let card = RoomCard {
             room: self.room,
             tag: self.tag,
@@ -850,8 +941,7 @@ impl RoomSession {
             host_key: self.me.public(),
             timestamp_ms: now_ms,
         };
-        self.out.push_back(RoomOutput::Announce(card.sign(&self.me)?));
-        Ok(())
+        Ok(card.sign(&self.me)?)
     }
 
     // ---- member side ----
@@ -871,10 +961,18 @@ impl RoomSession {
             m.restart = true;
             return Err(e.into());
         }
-        let mut req = vec![chan::JOIN_REQ];
         let mut w = Writer::default();
+        w.u8(chan::JOIN_REQ);
         w.string(&m.name, MAX_NAME, "display name")?;
-        req.extend_from_slice(&w.0);
+        w.bytes(&self.me.public().0);
+        match &m.code {
+            Some(code) => {
+                w.u8(1);
+                w.bytes(code);
+            }
+            None => w.u8(0),
+        }
+        let req = w.0;
         let hs3 = hs.write_message_with_payload(&req)?;
         m.session = Some(hs.into_session(0)?);
         let payload = control(kind::HS3, &m.chan, &hs3);
@@ -910,8 +1008,13 @@ impl RoomSession {
         if !caught_up {
             return self.request_sync();
         }
+        if m.code.is_some() && m.ticket.is_none() {
+            // Invited: the ticket the code buys comes first (it was sent
+            // before any catch-up, so it is lost only with the channel).
+            return Ok(());
+        }
         let state = self.state.as_ref().ok_or(SessionError::NotNow("no state"))?;
-        let entry = state.next_entry(&self.me, Op::Join { ticket: None }, now_ms)?;
+        let entry = state.next_entry(&self.me, Op::Join { ticket: m.ticket }, now_ms)?;
         let mut msg = vec![chan::PROPOSE];
         msg.extend_from_slice(&entry.encode()?);
         if let Side::Member(m) = &mut self.side {
@@ -945,6 +1048,15 @@ impl RoomSession {
                 let Side::Member(m) = &self.side else { return Ok(()) };
                 if !m.joined && m.join_proposed_ms.is_none() {
                     self.sync_or_join(now_ms)?;
+                }
+                Ok(())
+            }
+            chan::TICKET => {
+                let issuer = MemberKey(r.array()?);
+                let signature: [u8; 64] = r.array()?;
+                r.end()?;
+                if let Side::Member(m) = &mut self.side {
+                    m.ticket = Some(GuestTicket { issuer, signature });
                 }
                 Ok(())
             }
@@ -1279,6 +1391,20 @@ fn reject(reason: &str) -> Vec<u8> {
     }
     out.extend_from_slice(&reason.as_bytes()[..end]);
     out
+}
+
+/// Splits an invitation into its (checked) card and code.
+fn parse_invitation(bytes: &[u8]) -> Result<(RoomCard, [u8; INVITE_CODE_LEN]), SessionError> {
+    let mut r = Reader::new(bytes, "room invitation");
+    let card = RoomCard::decode(r.blob()?)?;
+    let code = r.array()?;
+    r.end()?;
+    Ok((card, code))
+}
+
+/// The card of an invitation, checked, so a UI can show what it invites to.
+pub fn invitation_card(bytes: &[u8]) -> Result<RoomCard, SessionError> {
+    parse_invitation(bytes).map(|(card, _)| card)
 }
 
 fn keys_message(group_key: Option<&GroupKey>, media: &[MediaKey]) -> Result<Vec<u8>, SessionError> {

@@ -29,6 +29,7 @@ pub(crate) mod chan {
     pub(crate) const REJECT: u8 = 0x05;
     pub(crate) const KEYS: u8 = 0x06;
     pub(crate) const MYKEY: u8 = 0x07;
+    pub(crate) const TICKET: u8 = 0x08;
 }
 
 /// Group message kinds (inside a group seal).

@@ -643,6 +643,18 @@ impl Daemon {
                 self.rooms.on_announce(tag, &data, unix_ms());
                 return;
             }
+            Event::RoomInvite { from, data } => {
+                let nick = self.nicks.get(&from).cloned().unwrap_or_default();
+                match self.rooms.on_invitation(from, &data, unix_ms()) {
+                    Some(room) => EventLine::Room {
+                        room,
+                        what: format!("invited by {}", resolve::display_name(&nick, from)),
+                        by: Some(from.to_hex()),
+                        seq: None,
+                    },
+                    None => return,
+                }
+            }
             Event::RoomData { tag, class, data } => {
                 self.rooms.on_data(tag, class, &data, unix_ms());
                 return;
@@ -870,6 +882,15 @@ impl Daemon {
                 serde_json::to_value(s).map_err(|e| Refusal::new(e.to_string(), FaultName::Local))
             }
             Request::Wipe | Request::Shutdown => Ok(json!({})),
+            Request::RoomInvitePeer { peer } => {
+                let id = self.resolve(&peer)?;
+                let invitation = self.rooms.invitation(unix_ms())?;
+                let now = self.now();
+                self.node
+                    .send_room_invite(now, id, &invitation)
+                    .map_err(|e| Refusal::new(e.to_string(), e.fault().into()))?;
+                Ok(json!({"peer_id": id.to_hex()}))
+            }
             room @ (Request::RoomCreate { .. }
             | Request::RoomList
             | Request::RoomJoin { .. }

@@ -21,6 +21,7 @@ use yonder_core::room::{
     Access, MemberKey, Op, Role, RoomCard, RoomEvent, RoomMeta, RoomOutput, RoomSession,
 };
 use yonder_core::{Instant, Node};
+use yonder_wire::PeerId;
 
 use super::Refusal;
 use crate::control::{EventLine, FaultName, Request, RoomInfo, RoomMemberInfo, RoomStatus};
@@ -112,10 +113,22 @@ struct Active {
     play_start_unix_ms: Option<u64>,
 }
 
-/// The node's rooms: cards heard, and the room we are in.
+/// An invitation a peer sent us over Noise.
+struct Invitation {
+    card: RoomCard,
+    bytes: Vec<u8>,
+    from: PeerId,
+    at_ms: u64,
+}
+
+/// Invitations kept at once; the oldest goes first.
+const MAX_INVITATIONS: usize = 32;
+
+/// The node's rooms: cards heard, invitations, and the room we are in.
 #[derive(Default)]
 pub(super) struct Rooms {
     cards: BTreeMap<[u8; 16], (RoomCard, u64)>,
+    invitations: BTreeMap<[u8; 16], Invitation>,
     active: Option<Active>,
 }
 
@@ -156,6 +169,41 @@ impl Rooms {
             }
         }
         self.cards.insert(card.room.0, (card, unix_ms));
+    }
+
+    /// An invitation from `from` (authenticated by our Noise session with
+    /// it). Returns the room ID (hex) if it is one.
+    pub(super) fn on_invitation(
+        &mut self,
+        from: PeerId,
+        data: &[u8],
+        unix_ms: u64,
+    ) -> Option<String> {
+        let card = match yonder_core::room::session::invitation_card(data) {
+            Ok(c) => c,
+            Err(e) => {
+                debug!(%from, "room invitation dropped: {e}");
+                return None;
+            }
+        };
+        if !self.invitations.contains_key(&card.room.0) && self.invitations.len() >= MAX_INVITATIONS
+        {
+            let oldest = self.invitations.iter().min_by_key(|(_, i)| i.at_ms).map(|(k, _)| *k);
+            if let Some(k) = oldest {
+                self.invitations.remove(&k);
+            }
+        }
+        let room = hex(&card.room.0);
+        info!(%from, room = %room, "invited to a room");
+        self.invitations
+            .insert(card.room.0, Invitation { card, bytes: data.to_vec(), from, at_ms: unix_ms });
+        Some(room)
+    }
+
+    /// A fresh invitation to the room we host.
+    pub(super) fn invitation(&mut self, unix_ms: u64) -> Result<Vec<u8>, Refusal> {
+        let a = self.active.as_mut().ok_or_else(|| local("not in a room"))?;
+        a.session.invite(unix_ms, &mut OsRng).map_err(|e| local(e.to_string()))
     }
 
     /// A datagram of a room's tree.
@@ -337,19 +385,29 @@ impl Rooms {
                 Ok(json!({"room": room}))
             }
             Request::RoomList => {
-                let rooms: Vec<RoomInfo> = self
-                    .cards
+                let info = |c: &RoomCard, heard: u64, by: Option<PeerId>| RoomInfo {
+                    room: hex(&c.room.0),
+                    title: c.title.clone(),
+                    host: c.host_name.clone(),
+                    audience: c.audience,
+                    scheduled_start_ms: c.scheduled_start_ms,
+                    heard_ms_ago: unix_ms.saturating_sub(heard),
+                    invited_by: by.map(|p| p.to_hex()),
+                };
+                let mut rooms: Vec<RoomInfo> = self
+                    .invitations
                     .values()
-                    .filter(|(_, h)| unix_ms.saturating_sub(*h) < CARD_TTL_MS)
-                    .map(|(c, h)| RoomInfo {
-                        room: hex(&c.room.0),
-                        title: c.title.clone(),
-                        host: c.host_name.clone(),
-                        audience: c.audience,
-                        scheduled_start_ms: c.scheduled_start_ms,
-                        heard_ms_ago: unix_ms.saturating_sub(*h),
-                    })
+                    .map(|i| info(&i.card, i.at_ms, Some(i.from)))
                     .collect();
+                rooms.extend(
+                    self.cards
+                        .values()
+                        .filter(|(c, h)| {
+                            unix_ms.saturating_sub(*h) < CARD_TTL_MS
+                                && !self.invitations.contains_key(&c.room.0)
+                        })
+                        .map(|(c, h)| info(c, *h, None)),
+                );
                 Ok(json!({"rooms": rooms}))
             }
             Request::RoomJoin { room, incognito } => {
@@ -362,8 +420,11 @@ impl Rooms {
                 } else {
                     truncate(nick, yonder_core::room::MAX_NAME)
                 };
-                let session = RoomSession::join(&card, &name, &mut OsRng)
-                    .map_err(|e| local(e.to_string()))?;
+                let session = match self.invitations.remove(&card.room.0) {
+                    Some(inv) => RoomSession::join_invited(&inv.bytes, &name, &mut OsRng),
+                    None => RoomSession::join(&card, &name, &mut OsRng),
+                }
+                .map_err(|e| local(e.to_string()))?;
                 node.room_join(now, session.tag());
                 self.start(session);
                 Ok(json!({"room": hex(&card.room.0), "title": card.title}))
@@ -527,12 +588,14 @@ impl Rooms {
 
     fn find_card(&self, query: &str) -> Result<RoomCard, Refusal> {
         let q = query.to_ascii_lowercase();
-        let matches: Vec<&RoomCard> = self
-            .cards
-            .values()
-            .map(|(c, _)| c)
-            .filter(|c| hex(&c.room.0).starts_with(&q) || c.title == query)
-            .collect();
+        let mut matches: Vec<&RoomCard> = self.invitations.values().map(|i| &i.card).collect();
+        matches.extend(
+            self.cards
+                .values()
+                .map(|(c, _)| c)
+                .filter(|c| !self.invitations.contains_key(&c.room.0)),
+        );
+        matches.retain(|c| hex(&c.room.0).starts_with(&q) || c.title == query);
         match matches.as_slice() {
             [one] => Ok((*one).clone()),
             [] => Err(local(format!("no room {query:?} heard (try `yonder room list`)"))),
