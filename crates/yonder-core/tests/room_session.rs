@@ -16,6 +16,8 @@ const T0: u64 = 1_700_000_000_000;
 
 struct Bus {
     s: Vec<RoomSession>,
+    /// Sessions cut off: they neither send nor hear anything.
+    down: Vec<bool>,
     events: Vec<Vec<RoomEvent>>,
     /// Media datagrams each session sent, in order.
     media: Vec<Vec<Vec<u8>>>,
@@ -33,6 +35,7 @@ impl Bus {
         host.act(Op::SelfUnmute, T0, &mut rng).unwrap();
         Bus {
             s: vec![host],
+            down: vec![false],
             events: vec![Vec::new()],
             media: vec![Vec::new()],
             cards: Vec::new(),
@@ -51,6 +54,7 @@ impl Bus {
         let card = self.card();
         let s = RoomSession::join(&card, name, &mut self.rng).unwrap();
         self.s.push(s);
+        self.down.push(false);
         self.events.push(Vec::new());
         self.media.push(Vec::new());
         let i = self.s.len() - 1;
@@ -68,6 +72,10 @@ impl Bus {
         for _ in 0..50 {
             let mut moved = false;
             for i in 0..self.s.len() {
+                if self.down[i] {
+                    while self.s[i].poll_output().is_some() {}
+                    continue;
+                }
                 while let Some(out) = self.s[i].poll_output() {
                     moved = true;
                     match out {
@@ -77,7 +85,7 @@ impl Bus {
                                 self.media[i].push(payload.clone());
                             }
                             for j in 0..self.s.len() {
-                                if j != i {
+                                if j != i && !self.down[j] {
                                     self.s[j].handle_datagram(
                                         class,
                                         &payload,
@@ -102,8 +110,10 @@ impl Bus {
 
     fn tick(&mut self) {
         self.now += TICK_MS;
-        for s in &mut self.s {
-            s.handle_tick(self.now, &mut self.rng);
+        for (s, down) in self.s.iter_mut().zip(&self.down) {
+            if !down {
+                s.handle_tick(self.now, &mut self.rng);
+            }
         }
         self.pump();
     }
@@ -115,7 +125,13 @@ impl Bus {
     }
 
     fn heads_agree(&self) -> bool {
-        let live: Vec<_> = self.s.iter().filter(|s| !s.is_gone()).collect();
+        let live: Vec<_> = self
+            .s
+            .iter()
+            .zip(&self.down)
+            .filter(|(s, d)| !s.is_gone() && !**d)
+            .map(|(s, _)| s)
+            .collect();
         live.windows(2).all(|w| {
             let (a, b) = (w[0].state().unwrap(), w[1].state().unwrap());
             a.head_seq() == b.head_seq() && a.head_hash() == b.head_hash()
@@ -324,6 +340,7 @@ fn lost_handshake_and_catch_up_messages_are_retried() {
         joiner.handle_tick(bus.now, &mut bus.rng);
     }
     bus.s.push(joiner);
+    bus.down.push(false);
     bus.events.push(Vec::new());
     bus.media.push(Vec::new());
     for _ in 0..20 {
@@ -373,6 +390,7 @@ fn invite_only() -> Bus {
     let host = RoomSession::host(meta, "ana", false, T0, &mut rng).unwrap();
     Bus {
         s: vec![host],
+        down: vec![false],
         events: vec![Vec::new()],
         media: vec![Vec::new()],
         cards: Vec::new(),
@@ -384,6 +402,7 @@ fn invite_only() -> Bus {
 impl Bus {
     fn add(&mut self, s: RoomSession) -> usize {
         self.s.push(s);
+        self.down.push(false);
         self.events.push(Vec::new());
         self.media.push(Vec::new());
         for _ in 0..20 {
@@ -421,4 +440,57 @@ fn an_invite_only_room_is_never_announced_and_only_invited_guests_get_in() {
     bad[10] ^= 1;
     assert!(RoomSession::join_invited(&bad, "x", &mut bus.rng).is_err());
     assert!(RoomSession::join_invited(&bad[..20], "x", &mut bus.rng).is_err());
+}
+
+#[test]
+fn when_the_host_disappears_its_successor_takes_over_and_the_room_goes_on() {
+    let mut bus = Bus::new();
+    let b = bus.join("bo");
+    let c = bus.join("cy");
+    let sp = bus.join("sy");
+    let e = bus.join("ed");
+    let bk = bus.s[b].me();
+    bus.act(0, Op::AppointCoHost { member: bk }).unwrap();
+    bus.onto_stage(sp);
+    bus.say(sp, b"before");
+    assert_eq!(bus.audio(c).len(), 1);
+    // The host's device is gone. Nothing happens until the rules say so.
+    bus.down[0] = true;
+    for _ in 0..(yonder_core::room::HOST_TIMEOUT_MS / TICK_MS) - 45 {
+        bus.tick();
+    }
+    assert_ne!(bus.s[b].state().unwrap().host(), Some(bk), "took over too early");
+    // Then the co-host, first in line, takes over, and everyone follows.
+    for _ in 0..90 {
+        bus.tick();
+    }
+    assert!(bus.s[b].is_host(), "the co-host did not take over");
+    for i in [c, sp, e] {
+        assert_eq!(bus.s[i].state().unwrap().host(), Some(bk));
+    }
+    assert!(bus.heads_agree());
+    // Members reach the new host: proposals are sequenced by it.
+    bus.act(c, Op::RaiseHand).unwrap();
+    bus.tick();
+    assert_eq!(bus.s[e].state().unwrap().hands().next(), Some(&bus.s[c].me()));
+    // The speaker is still heard.
+    bus.say(sp, b"after");
+    assert_eq!(bus.audio(c).last().unwrap(), b"after");
+    // Newcomers join through the new host's card.
+    let d = bus.join("di");
+    assert!(bus.s[d].is_member());
+    bus.say(sp, b"to all");
+    assert_eq!(bus.audio(d).last().unwrap(), b"to all");
+    // And the new host's removals still lock the removed out.
+    let ek = bus.s[e].me();
+    bus.act(b, Op::Remove { member: ek, ban: false }).unwrap();
+    for _ in 0..4 {
+        bus.tick();
+    }
+    assert!(bus.s[e].is_gone());
+    let opened = bus.s[e].stats().frames_opened;
+    bus.say(sp, b"private now");
+    assert_eq!(bus.s[e].stats().frames_opened, opened);
+    assert_eq!(bus.audio(d).last().unwrap(), b"private now");
+    assert!(bus.heads_agree());
 }

@@ -352,9 +352,10 @@ fn an_invite_only_room_is_joined_by_an_invitation_over_noise_and_by_nothing_else
     assert_eq!(sent["peer_id"], id_of(&b).0.as_str());
     wait_for(Duration::from_secs(20), || {
         let list = json(&b, &["room", "list", "--json"]);
-        list.as_array().unwrap().iter().any(|r| {
-            r["room"] == room.as_str() && r["invited_by"] == id_of(&a).0.as_str()
-        })
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["room"] == room.as_str() && r["invited_by"] == id_of(&a).0.as_str())
     });
     json(&b, &["room", "join", &room[..8]]);
     wait_for(Duration::from_secs(20), || json(&b, &["room", "status", "--json"])["member"] == true);

@@ -55,6 +55,11 @@ const GROUP_KEYS_KEPT: usize = 4;
 const LOG_BATCH_BYTES: usize = 900;
 /// Domain separation for the host's countersignature.
 const SEQUENCED_CONTEXT: &[u8] = b"yonder room sequenced v1\0";
+/// Domain separation for the host's heartbeat (which names its channel key).
+const HEAD_CONTEXT: &[u8] = b"yonder room head v1\0";
+/// Domain separation for a member's proof, to a new host, that a channel
+/// speaks for its room key.
+const REJOIN_CONTEXT: &[u8] = b"yonder room rejoin v1\0";
 
 /// What went wrong in a room session.
 #[derive(Debug, Error)]
@@ -166,7 +171,6 @@ struct HostSide {
     channels: BTreeMap<[u8; 8], HostChannel>,
     /// Speakers' current media keys, as the host hands them to joiners.
     speaker_keys: BTreeMap<MemberKey, MediaKey>,
-    log: Vec<Entry>,
     host_name: String,
     announce: bool,
     last_presence_ms: u64,
@@ -216,6 +220,10 @@ pub struct RoomSession {
     stats: SessionStats,
     gone: bool,
     last_error: Option<String>,
+    /// Every entry applied, from the genesis (up to [`MAX_HOST_LOG`]): the
+    /// host brings joiners up to date from it, and a member that takes over
+    /// as host needs it for the same.
+    log: Vec<Entry>,
 }
 
 impl RoomSession {
@@ -251,11 +259,11 @@ impl RoomSession {
         let sender = MediaSender::new(MediaKey::generate(0, rng)?)?;
         let mut receiver = MediaReceiver::new();
         receiver.add_key(sender.key().clone())?;
+        let log = vec![genesis];
         let side = HostSide {
             channel_identity: Identity::generate(rng),
             channels: BTreeMap::new(),
             speaker_keys: BTreeMap::new(),
-            log: vec![genesis],
             host_name: host_name.to_owned(),
             announce,
             last_presence_ms: now_ms,
@@ -275,6 +283,7 @@ impl RoomSession {
             stats: SessionStats::default(),
             gone: false,
             last_error: None,
+            log,
         })
     }
 
@@ -345,6 +354,7 @@ impl RoomSession {
             stats: SessionStats::default(),
             gone: false,
             last_error: None,
+            log: Vec::new(),
         };
         s.send_hs1();
         Ok(s)
@@ -528,6 +538,13 @@ impl RoomSession {
                 }
             }
             Side::Member(m) => {
+                let successor = self.state.as_ref().and_then(|st| st.successor(now_ms));
+                if m.joined && successor == Some(self.me.public()) {
+                    if let Err(e) = self.take_over(now_ms, rng) {
+                        self.note_error(&e);
+                    }
+                    return;
+                }
                 if m.restart {
                     m.restart = false;
                     match Handshake::initiator(&m.channel_identity, m.host_peer, rng)
@@ -729,6 +746,7 @@ impl RoomSession {
             1 => Some(r.array()?),
             _ => return Err(RoomError::Malformed { what: "join request", why: "bad flag" }.into()),
         };
+        let proof: Option<[u8; 64]> = if r.at < payload.len() { Some(r.array()?) } else { None };
         r.end()?;
         c.session = Some(hs.into_session(now_ms)?);
         // A good code is spent on a guest ticket for the key the joiner
@@ -736,6 +754,30 @@ impl RoomSession {
         let fresh = code
             .and_then(|k| h.invites.remove(&k))
             .is_some_and(|t| now_ms.saturating_sub(t) < INVITE_CODE_TTL_MS);
+        let mut rejoined = None;
+        if let Some(sig) = proof {
+            let mut msg = REJOIN_CONTEXT.to_vec();
+            msg.extend_from_slice(&self.room.0);
+            msg.extend_from_slice(&chan_id);
+            let member = self.state.as_ref().is_some_and(|s| s.get(&guest).is_some());
+            let good = yonder_crypto::VerifyingKey::from_bytes(&guest.0)
+                .and_then(|k| k.verify(&msg, &sig))
+                .is_ok();
+            let bound = h.channels.values().any(|c| c.member == Some(guest));
+            if member && good && !bound {
+                if let Some(c) = h.channels.get_mut(&chan_id) {
+                    c.member = Some(guest);
+                }
+                // What a member needs from the host: the speakers' keys we
+                // hold (ours and those given to us since).
+                let mut media: Vec<MediaKey> = h.speaker_keys.values().cloned().collect();
+                media.extend(self.sender.as_ref().map(|s| s.key().clone()));
+                rejoined = Some(media);
+            }
+        }
+        if let Some(media) = rejoined {
+            self.host_send(chan_id, &keys_message(None, &media)?)?;
+        }
         if fresh {
             let ticket = GuestTicket::issue(self.room, &self.me, guest);
             let mut msg = vec![chan::TICKET];
@@ -822,10 +864,10 @@ impl RoomSession {
         let state = self.state.as_mut().ok_or(SessionError::NotNow("no state"))?;
         let before = state.clone();
         state.apply(&entry, now_ms)?;
-        let Side::Host(h) = &mut self.side else { return Ok(()) };
-        if h.log.len() < MAX_HOST_LOG {
-            h.log.push(entry.clone());
+        if self.log.len() < MAX_HOST_LOG {
+            self.log.push(entry.clone());
         }
+        let Side::Host(h) = &mut self.side else { return Ok(()) };
         if let (Op::Join { .. }, Some(c)) = (&entry.op, via)
             && let Some(ch) = h.channels.get_mut(&c)
         {
@@ -848,14 +890,15 @@ impl RoomSession {
     fn host_send_log(&mut self, chan_id: [u8; 8], from: u64) -> Result<(), SessionError> {
         let Side::Host(h) = &self.side else { return Ok(()) };
         let head = self.state.as_ref().map_or(0, RoomState::head_seq);
-        let first = h.log.first().map_or(0, |e| e.seq);
+        let _ = h;
+        let first = self.log.first().map_or(0, |e| e.seq);
         let mut w = Writer::default();
         w.u8(chan::LOG);
         w.u64(head);
         let mut n = 0u8;
         let mut body = Writer::default();
         for e in
-            h.log.iter().skip(usize::try_from(from.saturating_sub(first)).unwrap_or(usize::MAX))
+            self.log.iter().skip(usize::try_from(from.saturating_sub(first)).unwrap_or(usize::MAX))
         {
             let bytes = e.encode()?;
             if n > 0 && body.0.len() + bytes.len() > LOG_BATCH_BYTES {
@@ -904,10 +947,15 @@ impl RoomSession {
     }
 
     fn send_head(&mut self, rng: &mut (impl RngCore + CryptoRng)) {
-        let Some(state) = &self.state else { return };
+        let (Some(state), Side::Host(h)) = (&self.state, &self.side) else { return };
+        let mut body = state.head_seq().to_be_bytes().to_vec();
+        body.extend_from_slice(&state.head_hash());
+        body.extend_from_slice(&h.channel_identity.noise_public());
+        let mut signed = HEAD_CONTEXT.to_vec();
+        signed.extend_from_slice(&body);
         let mut msg = vec![group::HEAD];
-        msg.extend_from_slice(&state.head_seq().to_be_bytes());
-        msg.extend_from_slice(&state.head_hash());
+        msg.extend_from_slice(&body);
+        msg.extend_from_slice(&self.me.sign(&signed));
         if let Err(e) = self.send_group(&msg, rng) {
             self.note_error(&e);
         }
@@ -944,6 +992,33 @@ impl RoomSession {
         Ok(card.sign(&self.me)?)
     }
 
+    /// The host is gone and the succession rule names us: we append the
+    /// hand-over and become the room's sequencer, with a fresh channel key
+    /// that our heartbeat tells the members, who open channels to it.
+    fn take_over(
+        &mut self,
+        now_ms: u64,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<(), SessionError> {
+        let state = self.state.as_ref().ok_or(SessionError::NotNow("no state"))?;
+        let entry = state.next_entry(&self.me, Op::HandOver, now_ms)?;
+        state.clone().apply(&entry, now_ms)?;
+        let Side::Member(m) = &self.side else { return Ok(()) };
+        let host = HostSide {
+            channel_identity: Identity::generate(rng),
+            channels: BTreeMap::new(),
+            speaker_keys: BTreeMap::new(),
+            host_name: m.name.clone(),
+            announce: state.meta().access == super::Access::Open,
+            last_presence_ms: now_ms,
+            invites: BTreeMap::new(),
+        };
+        self.side = Side::Host(Box::new(host));
+        self.append(entry, None, now_ms, rng)?;
+        self.send_head(rng);
+        Ok(())
+    }
+
     // ---- member side ----
 
     fn send_hs1(&mut self) {
@@ -972,12 +1047,28 @@ impl RoomSession {
             }
             None => w.u8(0),
         }
+        if m.joined {
+            // Already a member (a new host took over): prove the channel
+            // speaks for our room key.
+            let mut proof = REJOIN_CONTEXT.to_vec();
+            proof.extend_from_slice(&self.room.0);
+            proof.extend_from_slice(&m.chan);
+            w.bytes(&self.me.sign(&proof));
+        }
         let req = w.0;
         let hs3 = hs.write_message_with_payload(&req)?;
         m.session = Some(hs.into_session(0)?);
         let payload = control(kind::HS3, &m.chan, &hs3);
         m.hs3 = Some(hs3);
+        let rejoined = m.joined;
         self.out.push_back(RoomOutput::Send { class: CLASS_CONTROL, payload });
+        // A new host has none of the speakers' keys: a speaker gives it its own.
+        if rejoined && let Some(key) = self.sender.as_ref().map(|s| s.key().clone()) {
+            let mut msg = vec![chan::MYKEY];
+            msg.extend_from_slice(&key.kid().to_be_bytes());
+            msg.extend_from_slice(key.base());
+            self.member_send(&msg)?;
+        }
         self.request_sync()
     }
 
@@ -1124,11 +1215,16 @@ impl RoomSession {
                 let sig: [u8; 64] = r.array()?;
                 r.end()?;
                 let entry = Entry::decode(bytes)?;
-                let host = self
-                    .state
-                    .as_ref()
-                    .and_then(RoomState::host)
-                    .ok_or(SessionError::NotNow("no host"))?;
+                // A hand-over is sequenced by the member taking over (the
+                // rules check it is the successor); the rest by the host.
+                let host = match entry.op {
+                    Op::HandOver => entry.author_key,
+                    _ => self
+                        .state
+                        .as_ref()
+                        .and_then(RoomState::host)
+                        .ok_or(SessionError::NotNow("no host"))?,
+                };
                 let mut signed = SEQUENCED_CONTEXT.to_vec();
                 signed.extend_from_slice(&entry.hash()?);
                 yonder_crypto::VerifyingKey::from_bytes(&host.0)
@@ -1137,9 +1233,34 @@ impl RoomSession {
                 self.take_entry(entry, now_ms, rng)
             }
             group::HEAD => {
-                let seq = r.u64()?;
+                let body = r.take(8 + 32 + 32)?;
+                let sig: [u8; 64] = r.array()?;
+                r.end()?;
+                let host = self
+                    .state
+                    .as_ref()
+                    .and_then(RoomState::host)
+                    .ok_or(SessionError::NotNow("no host"))?;
+                let mut signed = HEAD_CONTEXT.to_vec();
+                signed.extend_from_slice(body);
+                yonder_crypto::VerifyingKey::from_bytes(&host.0)
+                    .and_then(|k| k.verify(&signed, &sig))
+                    .map_err(|_| RoomError::BadSignature { what: "room head" })?;
+                let mut b = Reader::new(body, "room head");
+                let seq = b.u64()?;
+                let _hash: [u8; 32] = b.array()?;
+                let channel: [u8; 32] = b.array()?;
                 if let Side::Member(m) = &mut self.side {
                     m.host_head = Some(m.host_head.map_or(seq, |h| h.max(seq)));
+                    // A new host (after a hand-over): open a channel to it.
+                    let peer = peer_id_from_noise_key(&channel);
+                    if m.joined && peer != m.host_peer {
+                        m.host_peer = peer;
+                        m.session = None;
+                        m.hs3 = None;
+                        m.heard_host = false;
+                        m.restart = true;
+                    }
                 }
                 Ok(())
             }
@@ -1160,6 +1281,7 @@ impl RoomSession {
                     return Ok(());
                 }
                 self.state = Some(RoomState::from_genesis(&entry, now_ms)?);
+                self.log.push(entry.clone());
                 self.events.push_back(RoomEvent::Applied {
                     seq: 0,
                     op: entry.op.name(),
@@ -1175,6 +1297,9 @@ impl RoomSession {
                 // Entries from the host were checked against its clock;
                 // ours may lag, so allow the skew the rules allow.
                 state.apply(&entry, now_ms.max(entry.timestamp_ms))?;
+                if self.log.len() < MAX_HOST_LOG {
+                    self.log.push(entry.clone());
+                }
                 self.after_entry(&before, &entry, now_ms, rng)
             }
         }

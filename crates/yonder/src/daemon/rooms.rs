@@ -103,6 +103,9 @@ struct Active {
     talker: Option<Talker>,
     /// The class our microphone's frames go in.
     mic_class: u8,
+    /// Whether the node roots the room's tree for us (we host it, from the
+    /// start or since we took over).
+    rooted: bool,
     sound: Sound,
     recording: Option<Recording>,
     ticks: u64,
@@ -221,6 +224,12 @@ impl Rooms {
         let mut lines = Vec::new();
         let Some(a) = &mut self.active else { return lines };
         let tag = a.session.tag();
+        if a.session.is_host() && !a.rooted {
+            // We took over from a host that is gone: the tree grows from us now.
+            info!("took over as the room's host");
+            node.room_host(now, tag);
+            a.rooted = true;
+        }
         while let Some(out) = a.session.poll_output() {
             let r = match out {
                 RoomOutput::Send { class, payload } => node.room_send(now, tag, class, &payload),
@@ -572,12 +581,14 @@ impl Rooms {
     fn start(&mut self, session: RoomSession) {
         let playout =
             Playout::new(JitterConfig::default(), yonder_audio::TalkerSelector::default());
+        let rooted = session.is_host();
         self.active = Some(Active {
             session,
             playout,
             mic: None,
             talker: None,
             mic_class: CLASS_MEDIA_NORMAL,
+            rooted,
             sound: Sound::default(),
             recording: None,
             ticks: 0,
