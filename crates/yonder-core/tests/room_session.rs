@@ -494,3 +494,30 @@ fn when_the_host_disappears_its_successor_takes_over_and_the_room_goes_on() {
     assert_eq!(bus.audio(d).last().unwrap(), b"private now");
     assert!(bus.heads_agree());
 }
+
+#[test]
+fn joiners_racing_for_the_same_place_in_the_log_all_get_in() {
+    let mut bus = Bus::new();
+    let card = bus.card();
+    let first = bus.s.len();
+    for name in ["a1", "a2", "a3", "a4"] {
+        let j = RoomSession::join(&card, name, &mut bus.rng).unwrap();
+        bus.s.push(j);
+        bus.down.push(false);
+        bus.events.push(Vec::new());
+        bus.media.push(Vec::new());
+    }
+    for _ in 0..30 {
+        bus.tick();
+    }
+    for i in first..bus.s.len() {
+        assert!(bus.s[i].is_member(), "joiner {i} never got in");
+    }
+    // Some lost the race at least once, and caught up.
+    let rejected: usize = bus.events[first..]
+        .iter()
+        .map(|e| e.iter().filter(|e| matches!(e, RoomEvent::Rejected { .. })).count())
+        .sum();
+    assert!(rejected > 0, "no race happened; the test tests nothing");
+    assert!(bus.heads_agree());
+}

@@ -1156,8 +1156,10 @@ impl RoomSession {
                 if let Side::Member(m) = &mut self.side
                     && !m.joined
                 {
-                    // Our Join lost a race: catch up and try again.
+                    // Our Join lost a race: the head moved on (and we cannot
+                    // read the heartbeat yet), so catch up before trying again.
                     m.join_proposed_ms = None;
+                    m.host_head = None;
                 }
                 self.events.push_back(RoomEvent::Rejected { reason });
                 Ok(())
