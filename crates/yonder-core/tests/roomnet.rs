@@ -602,3 +602,29 @@ proptest! {
         prop_assert_eq!(got(&net, 1, b"still here"), 1);
     }
 }
+
+#[test]
+fn six_talkers_through_a_relay_stay_within_the_room_budget() {
+    // A (host) – B (relay) – C: six talkers at C, 50 frames/s each for 5 s,
+    // all crossing B. Under the 200 frames/s budget of other traffic B would
+    // drop some; room datagrams have a budget of their own.
+    let mut net = Net::line(3);
+    bind(&mut net);
+    let now = net.now;
+    net.nodes[0].room_host(now, TAG);
+    net.nodes[2].room_join(now, TAG);
+    settle(&mut net);
+    let limited = net.nodes[1].stats().rate_limited;
+    for tick in 0..250u32 {
+        let now = net.now;
+        for talker in 0..6u32 {
+            let frame = [talker.to_be_bytes(), tick.to_be_bytes()].concat();
+            net.nodes[2].room_send(now, TAG, 1, &frame).unwrap();
+        }
+        net.run_for(Duration::from_millis(20));
+    }
+    net.run_for(S);
+    assert_eq!(net.nodes[1].stats().rate_limited, limited, "the relay dropped room frames");
+    let heard = room_data(&net, 0).iter().filter(|(c, _)| *c == 1).count();
+    assert_eq!(heard, 1500);
+}
