@@ -5,8 +5,9 @@
 //!                                   └── E (listener, removed)
 //! ```
 //!
-//! B speaks a WAV file (time-stamped tone bursts, then espeak-ng speech);
-//! A, C and E record what they hear. Checked: C's recording of the speech
+//! A asks to record, B consents, A starts, and everyone sees REC (nobody
+//! records before). B speaks a WAV file (time-stamped tone bursts, then
+//! espeak-ng speech); A, C and E record what they hear. Checked: C's recording of the speech
 //! scores WB-PESQ ≥ 3.0 against B's input (python `pesq`); every tone
 //! burst arrives, and its mouth-to-ear delay is reported; R, which forwards
 //! the room's frames, holds no room and no key; C's frames on the air carry
@@ -298,6 +299,19 @@ fn audio_room_across_a_relay_that_holds_no_key() {
             .any(|m| m["role"] == "speaker" && m["muted"] == false)
             .then_some(())
     });
+
+    // Recording takes the room's consent: the host asks, the speaker agrees,
+    // the host starts, and everyone sees REC. Before that nobody records.
+    let refused = lab.nodes[c].client(&["room", "record", "/tmp/never.wav"]).unwrap_err();
+    assert!(refused.contains("not being recorded"), "{refused}");
+    lab.nodes[a].json(&["room", "rec", "request"]);
+    wait_for("B's consent", SETTLE, || lab.nodes[b].client(&["room", "rec", "consent"]).ok());
+    wait_for("the recording to start", SETTLE, || {
+        lab.nodes[a].client(&["room", "rec", "start"]).ok()
+    });
+    for n in [a, b, c, e] {
+        wait_for("REC everywhere", SETTLE, || (status(&lab, n)["recording"] == true).then_some(()));
+    }
 
     // 1. Tones, then speech; A (one hop from B), C (two) and E record.
     let rec_a = record(&lab, a, "a.wav");

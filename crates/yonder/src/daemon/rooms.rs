@@ -276,6 +276,15 @@ impl Rooms {
         if a.ticks % TICKS_PER_SESSION_TICK == 0 {
             a.session.handle_tick(unix_ms, &mut OsRng);
         }
+        // The room stopped recording (a speaker withdrew, or the room is
+        // over for us): so do we.
+        let consented = a.session.state().is_some_and(|s| s.recording()) && !a.session.is_gone();
+        if a.recording.is_some() && !consented {
+            info!("the room stopped recording; writing ours");
+            if let Err(e) = Self::finish_recording(a) {
+                warn!("recording not written: {}", e.message);
+            }
+        }
         if let (Some(mic), Some(talker)) = (&mut a.mic, &mut a.talker) {
             if mic.at == 0 {
                 a.play_start_unix_ms = Some(unix_ms.saturating_sub(u64::from(FRAME_MS)));
@@ -492,6 +501,16 @@ impl Rooms {
             }
             Request::RoomRecord { wav: path } => {
                 let a = self.active.as_mut().ok_or_else(|| local("not in a room"))?;
+                let consented = a.session.state().is_some_and(|s| s.recording());
+                if path.is_some() && !consented {
+                    // Our client records only what everyone can see being
+                    // recorded, with every speaker's consent.
+                    return Err(local(
+                        "the room is not being recorded: the host asks (room rec request), \
+                         every speaker consents (room rec consent), the host starts (room rec \
+                         start), and everyone sees REC",
+                    ));
+                }
                 let done = Self::finish_recording(a)?;
                 if let Some(p) = path {
                     a.recording = Some(Recording {
