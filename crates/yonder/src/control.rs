@@ -151,6 +151,22 @@ pub enum Request {
         #[serde(default)]
         ban: bool,
     },
+    /// Replaces the room's title, description, topics and schedule (hosts
+    /// and co-hosts); fields left out keep their value.
+    RoomMeta {
+        /// New title.
+        #[serde(default)]
+        title: Option<String>,
+        /// New description.
+        #[serde(default)]
+        description: Option<String>,
+        /// New topics (up to 3).
+        #[serde(default)]
+        topics: Option<Vec<String>>,
+        /// New scheduled start, ms since the Unix epoch.
+        #[serde(default)]
+        scheduled_start_ms: Option<u64>,
+    },
     /// Streams a 16 kHz mono WAV file as our microphone, in real time.
     /// Reply: `start_unix_ms`, when its first sample counts as spoken.
     RoomPlay {

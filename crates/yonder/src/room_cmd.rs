@@ -101,6 +101,21 @@ pub enum RoomCommand {
         #[arg(long)]
         ban: bool,
     },
+    /// Change the title, description, topics or schedule (hosts and co-hosts).
+    Meta {
+        /// New title.
+        #[arg(long)]
+        title: Option<String>,
+        /// New description.
+        #[arg(long)]
+        description: Option<String>,
+        /// New topics (repeat for up to 3; replaces the list).
+        #[arg(long = "topic")]
+        topics: Vec<String>,
+        /// New scheduled start: minutes from now (at most 14 days).
+        #[arg(long)]
+        in_minutes: Option<u64>,
+    },
     /// End the room (the host only).
     End,
     /// Recording: `request` (host), `consent` (speakers), `start` (host), `stop`.
@@ -169,12 +184,7 @@ pub fn run(data_dir_flag: Option<&Path>, cmd: RoomCommand) -> anyhow::Result<()>
     let out = &mut std::io::stdout().lock();
     let req = match cmd {
         RoomCommand::Create { title, description, topics, in_minutes, invite_only } => {
-            let scheduled_start_ms = in_minutes.map(|m| {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as u64);
-                now.saturating_add(m.saturating_mul(60_000))
-            });
+            let scheduled_start_ms = in_minutes.map(minutes_from_now);
             Request::RoomCreate { title, description, topics, scheduled_start_ms, invite_only }
         }
         RoomCommand::List { json } => {
@@ -217,6 +227,12 @@ pub fn run(data_dir_flag: Option<&Path>, cmd: RoomCommand) -> anyhow::Result<()>
             act(if revoke { "uncohost" } else { "cohost" }, Some(member), false)
         }
         RoomCommand::Remove { member, ban } => act("remove", Some(member), ban),
+        RoomCommand::Meta { title, description, topics, in_minutes } => Request::RoomMeta {
+            title,
+            description,
+            topics: (!topics.is_empty()).then_some(topics),
+            scheduled_start_ms: in_minutes.map(minutes_from_now),
+        },
         RoomCommand::End => act("end", None, false),
         RoomCommand::Rec { step } => {
             let action = match step.as_str() {
@@ -253,6 +269,14 @@ pub fn run(data_dir_flag: Option<&Path>, cmd: RoomCommand) -> anyhow::Result<()>
     }
     writeln!(out, "{v}")?;
     Ok(())
+}
+
+/// Unix ms `m` minutes from now.
+fn minutes_from_now(m: u64) -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    now.saturating_add(m.saturating_mul(60_000))
 }
 
 /// The node may run in another directory: give it a full path.

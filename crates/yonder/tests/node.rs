@@ -319,7 +319,15 @@ fn room_commands_work_alone_and_refuse_cleanly() {
     refused(&["room", "mic"], "sound device");
     let bad = req(&n, &Request::RoomAct { action: "fly".into(), member: None, ban: false });
     assert!(matches!(bad, Err(ClientError::Refused { fault: FaultName::Local, .. })), "{bad:?}");
-    // The host unmutes, records itself speaking nothing, and ends the room.
+    // Metadata: a new title and topics; a schedule past 14 days is refused.
+    ok(&["room", "meta", "--title", "Loud hour", "--topic", "a", "--topic", "b"]);
+    assert_eq!(ok(&["room", "status", "--json"])["title"], "Loud hour");
+    refused(&["room", "meta", "--in-minutes", "30000"], "14 days");
+    refused(
+        &["room", "meta", "--topic", "1", "--topic", "2", "--topic", "3", "--topic", "4"],
+        "topic",
+    );
+    // The host unmutes, then ends the room by leaving it.
     ok(&["room", "mute", "--off"]);
     let st = ok(&["room", "status", "--json"]);
     assert_eq!(st["members"][0]["muted"], false);

@@ -896,6 +896,7 @@ impl Daemon {
             | Request::RoomJoin { .. }
             | Request::RoomLeave
             | Request::RoomAct { .. }
+            | Request::RoomMeta { .. }
             | Request::RoomPlay { .. }
             | Request::RoomRecord { .. }
             | Request::RoomStatus

@@ -484,6 +484,23 @@ impl Rooms {
                 a.session.act(op, unix_ms, &mut OsRng).map_err(|e| local(e.to_string()))?;
                 Ok(json!({"action": name, "host": a.session.is_host()}))
             }
+            Request::RoomMeta { title, description, topics, scheduled_start_ms } => {
+                let a = self.active.as_mut().ok_or_else(|| local("not in a room"))?;
+                let st =
+                    a.session.state().ok_or_else(|| local("the room log has not arrived yet"))?;
+                let old = st.meta().clone();
+                let meta = RoomMeta {
+                    title: title.unwrap_or(old.title),
+                    description: description.unwrap_or(old.description),
+                    topics: topics.unwrap_or(old.topics),
+                    scheduled_start_ms: scheduled_start_ms.or(old.scheduled_start_ms),
+                    access: old.access,
+                };
+                a.session
+                    .act(Op::UpdateMeta { meta }, unix_ms, &mut OsRng)
+                    .map_err(|e| local(e.to_string()))?;
+                Ok(json!({"action": "update meta"}))
+            }
             Request::RoomPlay { wav: path, mode } => {
                 let a = self.active.as_mut().ok_or_else(|| local("not in a room"))?;
                 let mode = parse_mode(&mode)?;
