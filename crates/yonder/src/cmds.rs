@@ -369,10 +369,9 @@ pub fn describe(e: &EventLine) -> String {
         EventLine::Nick { nick } => format!("* you are now {nick}"),
         EventLine::Lagged { missed } => format!("* missed {missed} events (reading too slowly)"),
         EventLine::Room { room, what, by, seq } => {
-            let by =
-                by.as_deref().map(|b| format!(" by {}", &b[..8.min(b.len())])).unwrap_or_default();
+            let by = by.as_deref().map(|b| format!(" by {}", short(b))).unwrap_or_default();
             let seq = seq.map(|s| format!(" (#{s})")).unwrap_or_default();
-            format!("* room {}: {what}{by}{seq}", &room[..8.min(room.len())])
+            format!("* room {}: {what}{by}{seq}", short(room))
         }
     }
 }

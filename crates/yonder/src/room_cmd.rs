@@ -202,7 +202,7 @@ pub fn run(data_dir_flag: Option<&Path>, cmd: RoomCommand) -> anyhow::Result<()>
                     writeln!(
                         out,
                         "{}  {:<32} host {:<16} {} in the room{invited}",
-                        &r.room[..8.min(r.room.len())],
+                        short(&r.room),
                         clean(&r.title),
                         clean(&r.host),
                         r.audience
@@ -288,7 +288,7 @@ fn absolute(path: &str) -> anyhow::Result<String> {
 fn print_status(out: &mut impl std::io::Write, room: Option<&RoomStatus>) -> std::io::Result<()> {
     let Some(r) = room else { return writeln!(out, "not in a room") };
     let rec = if r.recording { "  ● REC" } else { "" };
-    writeln!(out, "{}  {}{rec}", &r.room[..8.min(r.room.len())], clean(&r.title))?;
+    writeln!(out, "{}  {}{rec}", short(&r.room), clean(&r.title))?;
     if r.gone {
         writeln!(out, "(the room is over for us: left, removed or ended)")?;
     } else if !r.member {
@@ -306,7 +306,7 @@ fn print_status(out: &mut impl std::io::Write, room: Option<&RoomStatus>) -> std
         if m.me {
             flags.push("you");
         }
-        format!("  {} {:<9} {:<16} {}", &m.key[..8], m.role, name, flags.join(" "))
+        format!("  {} {:<9} {:<16} {}", short(&m.key), m.role, name, flags.join(" "))
     };
     writeln!(out, "stage:")?;
     for m in r.members.iter().filter(|m| m.role != "listener") {
@@ -318,7 +318,7 @@ fn print_status(out: &mut impl std::io::Write, room: Option<&RoomStatus>) -> std
         writeln!(out, "{}", line(m))?;
     }
     if !r.hands.is_empty() {
-        let hands: Vec<&str> = r.hands.iter().map(|h| &h[..8.min(h.len())]).collect();
+        let hands: Vec<&str> = r.hands.iter().map(|h| short(h)).collect();
         writeln!(out, "hands: {}", hands.join(", "))?;
     }
     writeln!(
@@ -326,4 +326,9 @@ fn print_status(out: &mut impl std::io::Write, room: Option<&RoomStatus>) -> std
         "frames: {} sent, {} heard, {} not opened",
         r.frames_sealed, r.frames_opened, r.frames_unopened
     )
+}
+
+/// The first 8 characters of an ID, for people (the whole string if shorter).
+fn short(id: &str) -> &str {
+    id.char_indices().nth(8).map_or(id, |(i, _)| &id[..i])
 }
