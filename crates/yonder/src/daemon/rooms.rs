@@ -32,6 +32,9 @@ const MAX_CARDS: usize = 256;
 const CARD_TTL_MS: u64 = 30_000;
 /// Longest recording kept in memory (20 minutes at 16 kHz).
 const MAX_RECORD_SAMPLES: usize = 20 * 60 * 16_000;
+/// Largest WAV file played as a microphone (30 minutes of 16-bit 16 kHz
+/// mono, plus room for the header).
+const MAX_PLAY_BYTES: u64 = 30 * 60 * 32_000 + 4096;
 /// Audio ticks per session tick.
 const TICKS_PER_SESSION_TICK: u64 = TICK_MS / FRAME_MS as u64;
 
@@ -504,6 +507,16 @@ impl Rooms {
             Request::RoomPlay { wav: path, mode } => {
                 let a = self.active.as_mut().ok_or_else(|| local("not in a room"))?;
                 let mode = parse_mode(&mode)?;
+                // Read whole, so bounded: the file plays from memory.
+                let len = std::fs::metadata(&path)
+                    .map_err(|e| local(format!("reading {path}: {e}")))?
+                    .len();
+                if len > MAX_PLAY_BYTES {
+                    return Err(local(format!(
+                        "{path} is over {} minutes of 16 kHz audio; split it",
+                        MAX_PLAY_BYTES / 32_000 / 60
+                    )));
+                }
                 let samples = wav::read(std::path::Path::new(&path))
                     .map_err(|e| local(format!("reading {path}: {e}")))?;
                 match &mut a.talker {
