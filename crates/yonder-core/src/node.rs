@@ -658,7 +658,12 @@ impl Node {
             MessageType::LEAVE => self.on_leave(&packet),
             MessageType::FRAGMENT => {
                 if packet.is_broadcast() || to_me {
-                    self.on_fragment(now, &packet);
+                    // Fragments that were not relayed (TTL still full) came
+                    // from the neighbour on this link: a whole announce
+                    // from them binds the link, as an unfragmented one does
+                    // (announces do not fit small BLE links whole).
+                    let from_neighbour = if packet.ttl >= DEFAULT_TTL { link } else { None };
+                    self.on_fragment(now, from_neighbour, &packet);
                 }
                 true
             }
@@ -694,7 +699,7 @@ impl Node {
         self.relay(now, link, packet, id, raw);
     }
 
-    fn on_fragment(&mut self, now: Instant, packet: &Packet) {
+    fn on_fragment(&mut self, now: Instant, link: Option<LinkId>, packet: &Packet) {
         let wall = self.wall_ms(now);
         if let Ok(Some(done)) = self.reassembler.insert(wall, packet.sender, &packet.payload)
             && let Ok(inner) = Packet::decode(&done.frame)
@@ -707,7 +712,7 @@ impl Node {
             }
             let to_me = inner.recipient == Some(self.me);
             let accepted = match inner.msg_type {
-                MessageType::ANNOUNCE => self.on_announce(now, None, &inner, &frame),
+                MessageType::ANNOUNCE => self.on_announce(now, link, &inner, &frame),
                 MessageType::MESSAGE => self.on_public_message(&inner),
                 MessageType::NOISE_HANDSHAKE | MessageType::NOISE_ENCRYPTED if to_me => {
                     self.on_noise(now, None, &inner);

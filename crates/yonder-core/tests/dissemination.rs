@@ -264,3 +264,23 @@ fn hops_are_counted_under_bitchat_rules_and_unknown_under_yonder() {
         );
     }
 }
+
+#[test]
+fn a_fragmented_announce_binds_a_small_ble_link() {
+    // An ATT payload of 100 bytes cannot carry a signed announce whole.
+    let mut net = Net::new(3);
+    net.mtu = 100;
+    net.connect_kind(0, 1, yonder_core::LinkKind::Ble);
+    net.connect_kind(1, 2, yonder_core::LinkKind::Ble);
+    assert!(net.run_within(Duration::from_secs(10), |n| n.all_know_each_other()));
+    let fragmented = net.frames.iter().any(|f| f.msg_type() == Some(MessageType::FRAGMENT));
+    assert!(fragmented, "the announces should have gone out in fragments");
+    let direct = |i: usize, j: usize| {
+        net.nodes[i].peers().iter().find(|p| p.0 == net.id(j)).map(|p| (p.2, p.3))
+    };
+    // Neighbours are direct (one hop); the far end is known but not direct.
+    assert_eq!(direct(0, 1), Some((1, true)));
+    assert_eq!(direct(1, 0), Some((1, true)));
+    assert_eq!(direct(1, 2), Some((1, true)));
+    assert!(matches!(direct(0, 2), Some((_, false))));
+}

@@ -101,6 +101,8 @@ struct Edge {
 
 /// The network.
 pub struct Net {
+    /// The largest frame of links brought up from now on (default [`MTU`]).
+    pub mtu: usize,
     /// The nodes; index = node number.
     pub nodes: Vec<Node>,
     /// The virtual clock.
@@ -143,6 +145,7 @@ impl Net {
             })
             .collect();
         Net {
+            mtu: MTU,
             nodes,
             now: Instant(0),
             latency: Duration::from_millis(5),
@@ -245,7 +248,8 @@ impl Net {
 
     fn link_up(&mut self, n: usize, link: LinkId, kind: LinkKind) {
         let now = self.now;
-        self.nodes[n].handle_link_event(now, LinkEvent::Up { link, kind, mtu: MTU });
+        let mtu = self.mtu;
+        self.nodes[n].handle_link_event(now, LinkEvent::Up { link, kind, mtu });
         self.collect(n);
     }
 
