@@ -3,7 +3,7 @@
 use thiserror::Error;
 use yonder_wire::Fault;
 
-/// Errors from framing, beacons, handshakes and the LAN driver.
+/// Errors from framing, beacons, handshakes and the LAN and BLE drivers.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum LinkError {
@@ -65,6 +65,27 @@ pub enum LinkError {
     /// The driver has been shut down.
     #[error("the link driver is shut down")]
     Shutdown,
+    /// BlueZ cannot be reached (no system D-Bus, or bluetoothd not running).
+    #[error(
+        "Bluetooth LE unavailable: BlueZ not reachable over D-Bus ({0}); is bluetoothd running?"
+    )]
+    BleUnavailable(String),
+    /// The Bluetooth adapter asked for does not exist.
+    #[error("Bluetooth adapter {name} not found (adapters present: {})", if available.is_empty() { "none".to_string() } else { available.join(", ") })]
+    NoAdapter {
+        /// The name asked for.
+        name: String,
+        /// The adapters BlueZ has.
+        available: Vec<String>,
+    },
+    /// BlueZ refused or failed an operation.
+    #[error("BlueZ: {what}: {detail}")]
+    Bluez {
+        /// What we were doing.
+        what: &'static str,
+        /// What BlueZ said.
+        detail: String,
+    },
     /// A socket operation failed.
     #[error("{what}: {source}")]
     Io {

@@ -154,6 +154,25 @@ impl LanConfig {
     }
 }
 
+/// Where a link's neighbour is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Remote {
+    /// A LAN neighbour's socket address.
+    Ip(SocketAddr),
+    /// A Bluetooth LE device's address (`AA:BB:CC:DD:EE:FF`).
+    Ble(String),
+}
+
+impl fmt::Display for Remote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Remote::Ip(a) => a.fmt(f),
+            Remote::Ble(a) => write!(f, "ble/{a}"),
+        }
+    }
+}
+
 /// What happens on the links.
 ///
 /// For one link, `Up` comes first, then its frames in order, then `Down`.
@@ -165,7 +184,7 @@ pub enum LinkEvent {
         /// The link's number, never reused by this driver.
         link: u64,
         /// The neighbour's address.
-        remote: SocketAddr,
+        remote: Remote,
         /// The largest frame the link carries.
         mtu: usize,
     },
@@ -840,7 +859,7 @@ async fn run_connection(
     };
     let link = reg.link;
     info!(link, %remote, instance = %theirs, dialled, "link up");
-    shared.emit(LinkEvent::Up { link, remote, mtu: MAX_FRAME }).await;
+    shared.emit(LinkEvent::Up { link, remote: Remote::Ip(remote), mtu: MAX_FRAME }).await;
 
     let (rd, wr) = stream.into_split();
     let impairer = shared.config.impairment.and_then(|(imp, seed)| {

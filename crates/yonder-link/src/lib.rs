@@ -1,5 +1,6 @@
 //! yonder's link drivers: they carry opaque frames between this node and
-//! its neighbours. The LAN driver ([`LanLinks`]) finds neighbours by UDP
+//! its neighbours. The BLE driver ([`ble`], feature `ble`, Linux) speaks
+//! Bitchat's GATT dual role on BlueZ. The LAN driver ([`LanLinks`]) finds neighbours by UDP
 //! multicast beacons (and static addresses), keeps one TCP link per
 //! neighbour framed as Bitchat's Wi-Fi transport frames its streams
 //! (`u32 BE length | packet`, 64 KiB max, empty frames as keep-alives), and
@@ -14,6 +15,8 @@
 #![forbid(unsafe_code)]
 
 pub mod beacon;
+#[cfg(all(feature = "ble", target_os = "linux"))]
+pub mod ble;
 mod error;
 pub mod frame;
 mod iface;
@@ -26,5 +29,5 @@ pub use frame::{FrameDecoder, MAX_FRAME, encode_frame};
 pub use impair::{Impairer, Impairment};
 pub use lan::{
     DEFAULT_GROUP, DEFAULT_GROUP_V6, DEFAULT_PORT, EVENT_QUEUE, HANDSHAKE_TIMEOUT, LanConfig,
-    LanHandle, LanLinks, LinkEvent, LinkStats, MAX_HANDSHAKES, MAX_LINKS, MAX_QUEUE_BYTES,
+    LanHandle, LanLinks, LinkEvent, LinkStats, MAX_HANDSHAKES, MAX_LINKS, MAX_QUEUE_BYTES, Remote,
 };

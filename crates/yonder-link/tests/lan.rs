@@ -14,7 +14,9 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc::Receiver;
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::time::{sleep, timeout};
-use yonder_link::{Impairment, LanConfig, LanHandle, LanLinks, LinkError, LinkEvent, MAX_FRAME};
+use yonder_link::{
+    Impairment, LanConfig, LanHandle, LanLinks, LinkError, LinkEvent, MAX_FRAME, Remote,
+};
 
 /// Generous: these are deadlines against hangs, not speed requirements.
 const T: Duration = Duration::from_secs(30);
@@ -39,7 +41,7 @@ async fn next(rx: &mut Receiver<LinkEvent>) -> LinkEvent {
 
 async fn expect_up(rx: &mut Receiver<LinkEvent>) -> (u64, SocketAddr) {
     match next(rx).await {
-        LinkEvent::Up { link, remote, mtu } => {
+        LinkEvent::Up { link, remote: Remote::Ip(remote), mtu } => {
             assert_eq!(mtu, MAX_FRAME);
             (link, remote)
         }
