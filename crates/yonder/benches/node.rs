@@ -48,10 +48,9 @@ use yonder_wire::{MessageType, Packet, PeerId};
 
 /// Config for the relay runs: the per-link rate limit (200 frames/s, burst
 /// 400 by default) would otherwise be what is measured.
-const RELAY_CONFIG: &str =
-    "[lan]\ninterfaces = []\n\n[node]\nlink_rate_per_sec = 1000000\nlink_burst = 1000000\n";
+const RELAY_CONFIG: &str = "[lan]\ninterfaces = []\n[ble]\nenabled = false\n\n[node]\nlink_rate_per_sec = 1000000\nlink_burst = 1000000\n";
 /// Config for the other runs: defaults, no multicast discovery (static peers only).
-const PLAIN_CONFIG: &str = "[lan]\ninterfaces = []\n";
+const PLAIN_CONFIG: &str = "[lan]\ninterfaces = []\n[ble]\nenabled = false\n";
 /// Origins of the relayed messages, announced one hop behind neighbour A.
 const ORIGINS: usize = 8;
 /// Pace of the 1,000 announces, under the default limit of 200 frames/s.

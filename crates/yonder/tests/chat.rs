@@ -532,7 +532,7 @@ fn the_shell_runs_its_own_node_and_sees_what_it_says() {
     let dir = temp_dir("embedded");
     let config = dir.join("config.toml");
     // No links at all: nothing on this machine's network can join the test.
-    std::fs::write(&config, "[lan]\nenabled = false\n").unwrap();
+    std::fs::write(&config, "[lan]\nenabled = false\n[ble]\nenabled = false\n").unwrap();
     let data = dir.join("data");
     let up = UpArgs {
         nick: Some("tester".into()),

@@ -108,7 +108,7 @@ fn kill_9_during_a_thousand_sends_loses_nothing_the_node_acknowledged() {
     let _ = std::fs::remove_file(dir.with_extension("log"));
     let config = dir.with_extension("toml");
     // No links: the test is about the store, and no neighbour is needed.
-    std::fs::write(&config, "[lan]\nenabled = false\n").unwrap();
+    std::fs::write(&config, "[lan]\nenabled = false\n[ble]\nenabled = false\n").unwrap();
 
     let child = Guard(Arc::new(Mutex::new(start(&dir, &config))));
     let sent = Arc::new(Mutex::new(Sent::default()));

@@ -50,7 +50,7 @@ fn spawn(dir: &Path, nick: &str, port: u16, peer: Option<u16>) -> Child {
     let log = std::fs::File::create(dir.with_extension("log")).unwrap();
     // No discovery: other nodes on this host must not join the test.
     let config = dir.with_extension("toml");
-    std::fs::write(&config, "[lan]\ninterfaces = []\n").unwrap();
+    std::fs::write(&config, "[lan]\ninterfaces = []\n[ble]\nenabled = false\n").unwrap();
     let mut cmd = Command::new(BIN);
     cmd.arg("--data-dir").arg(dir).args(["up", "--nick", nick, "--config"]).arg(&config);
     cmd.args(["--listen", &format!("127.0.0.1:{port}")]);

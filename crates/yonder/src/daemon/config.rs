@@ -14,8 +14,9 @@ pub struct UpArgs {
     /// Nickname to announce (kept for later starts).
     #[arg(long)]
     pub nick: Option<String>,
-    /// A link to run: `lan` (every up interface) or `lan=IFACE`; repeat for
-    /// several interfaces. `ble[=hciN]` is not in this build yet. Default: `lan`.
+    /// A link to run: `lan` (every up interface), `lan=IFACE` (repeat for
+    /// several), `ble` (BlueZ's default adapter) or `ble=hciN`. Default:
+    /// `lan`, and `ble` when BlueZ and an adapter are there.
     #[arg(long = "link", value_name = "KIND[=IFACE]")]
     pub links: Vec<String>,
     /// A neighbour to dial and keep dialling (HOST:PORT); repeatable.
@@ -40,9 +41,45 @@ pub struct FileConfig {
     /// The LAN link.
     #[serde(default)]
     pub lan: LanSection,
+    /// The Bluetooth LE link.
+    #[serde(default)]
+    pub ble: BleSection,
     /// The mesh node.
     #[serde(default)]
     pub node: NodeSection,
+}
+
+/// `[ble]` in the configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BleSection {
+    /// Whether to run the BLE link (default: when BlueZ and an adapter are there).
+    pub enabled: Option<bool>,
+    /// Adapter by name, `hci0` (default: BlueZ's default adapter).
+    pub adapter: Option<String>,
+    /// Most BLE links at once, 1 to 8 (default 8).
+    pub max_links: Option<usize>,
+    /// Time between two frames on one link, in milliseconds (default 20).
+    pub pacing_ms: Option<u64>,
+    /// Device addresses never linked to (for tests that need a relay path).
+    #[serde(default)]
+    pub ignore: Vec<String>,
+}
+
+/// What the BLE link should be, once the flags and the file are merged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BleSettings {
+    /// Adapter by name; `None` for BlueZ's default.
+    pub adapter: Option<String>,
+    /// Most links at once.
+    pub max_links: usize,
+    /// Time between two frames on one link.
+    pub pacing: Duration,
+    /// Addresses never linked to.
+    pub ignore: Vec<String>,
+    /// Whether the user asked for it (then failing to start it stops the
+    /// node); otherwise it runs when it can and is skipped with a notice.
+    pub required: bool,
 }
 
 /// `[node]` in the configuration file: limits of the mesh node.
@@ -152,11 +189,11 @@ pub enum ConfigError {
         message: String,
     },
     /// A `--link` value is not understood.
-    #[error("--link {0}: expected lan or lan=IFACE")]
+    #[error("--link {0}: expected lan, lan=IFACE, ble or ble=hciN")]
     BadLink(String),
-    /// A link kind that this build does not have.
-    #[error("--link {0}: the Bluetooth LE link is not in this build yet; use lan")]
-    NoBle(String),
+    /// A `[ble]` setting is out of range.
+    #[error("[ble] {0}")]
+    BadBle(&'static str),
     /// No home directory to put the data in.
     #[error("no data directory: set --data-dir, YONDER_DATA_DIR or HOME")]
     NoHome,
@@ -248,9 +285,8 @@ pub fn lan_config(args: &UpArgs, file: &FileConfig) -> Result<Option<LanConfig>,
                     enabled = true;
                     named.push(iface.to_owned());
                 }
-                _ if l == "ble" || l.starts_with("ble=") => {
-                    return Err(ConfigError::NoBle(l.clone()));
-                }
+                None if l == "ble" => {}
+                Some(("ble", hci)) if !hci.is_empty() => {}
                 _ => return Err(ConfigError::BadLink(l.clone())),
             }
         }
@@ -296,6 +332,62 @@ pub fn lan_config(args: &UpArgs, file: &FileConfig) -> Result<Option<LanConfig>,
     Ok(Some(c))
 }
 
+/// The BLE link's settings from the file and the flags; `None` if no BLE
+/// link is wanted. `--link` flags without `ble` turn it off.
+pub fn ble_settings(args: &UpArgs, file: &FileConfig) -> Result<Option<BleSettings>, ConfigError> {
+    let f = &file.ble;
+    let mut adapter = f.adapter.clone();
+    let (wanted, required) = if args.links.is_empty() {
+        match f.enabled {
+            Some(false) => (false, false),
+            Some(true) => (true, true),
+            None => (true, false),
+        }
+    } else {
+        let mut named = false;
+        for l in &args.links {
+            if l == "ble" {
+                named = true;
+            } else if let Some(hci) = l.strip_prefix("ble=") {
+                named = true;
+                adapter = Some(hci.to_owned());
+            }
+        }
+        (named, named)
+    };
+    if !wanted {
+        return Ok(None);
+    }
+    let max_links = f.max_links.unwrap_or(8);
+    if !(1..=8).contains(&max_links) {
+        return Err(ConfigError::BadBle("max_links must be 1 to 8"));
+    }
+    let pacing_ms = f.pacing_ms.unwrap_or(20);
+    if pacing_ms > 1000 {
+        return Err(ConfigError::BadBle("pacing_ms must be at most 1000"));
+    }
+    if let Some(a) = &adapter
+        && (a.is_empty() || a.len() > 32 || !a.bytes().all(|b| b.is_ascii_alphanumeric()))
+    {
+        return Err(ConfigError::BadBle("adapter names look like hci0"));
+    }
+    for a in &f.ignore {
+        let ok = a.len() == 17
+            && a.split(':').count() == 6
+            && a.split(':').all(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_hexdigit()));
+        if !ok {
+            return Err(ConfigError::BadBle("ignore takes addresses like 00:AA:01:00:00:01"));
+        }
+    }
+    Ok(Some(BleSettings {
+        adapter,
+        max_links,
+        pacing: Duration::from_millis(pacing_ms),
+        ignore: f.ignore.clone(),
+        required,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -307,12 +399,13 @@ mod tests {
     }
 
     #[test]
-    fn links_select_interfaces_and_ble_is_refused_clearly() {
+    fn links_select_interfaces() {
         let f = FileConfig::default();
         assert_eq!(lan_config(&args(&[]), &f).unwrap().unwrap().interfaces, None);
         let c = lan_config(&args(&["lan=veth0", "lan=veth1"]), &f).unwrap().unwrap();
         assert_eq!(c.interfaces, Some(vec!["veth0".into(), "veth1".into()]));
-        assert!(matches!(lan_config(&args(&["ble"]), &f), Err(ConfigError::NoBle(_))));
+        assert!(lan_config(&args(&["ble"]), &f).unwrap().is_none());
+        assert!(lan_config(&args(&["ble=hci1", "lan"]), &f).unwrap().is_some());
         assert!(matches!(lan_config(&args(&["wifi"]), &f), Err(ConfigError::BadLink(_))));
         assert!(matches!(lan_config(&args(&["lan="]), &f), Err(ConfigError::BadLink(_))));
     }
@@ -342,6 +435,35 @@ mod tests {
         let c = lan_config(&UpArgs::default(), &f).unwrap().unwrap();
         assert_eq!(c.listen.port(), DEFAULT_LISTEN_PORT);
         assert_eq!(f.node.apply(yonder_core::Config::default()).link_rate_per_sec, 400);
+    }
+
+    #[test]
+    fn ble_runs_when_it_can_unless_the_links_say_otherwise() {
+        let f = FileConfig::default();
+        // Default: best effort on BlueZ's default adapter.
+        let d = ble_settings(&args(&[]), &f).unwrap().unwrap();
+        assert_eq!((d.adapter, d.required, d.max_links), (None, false, 8));
+        // Naming links without ble turns it off; naming it makes it required.
+        assert!(ble_settings(&args(&["lan"]), &f).unwrap().is_none());
+        let b = ble_settings(&args(&["ble=hci2"]), &f).unwrap().unwrap();
+        assert_eq!((b.adapter.as_deref(), b.required), (Some("hci2"), true));
+        assert!(matches!(lan_config(&args(&["ble="]), &f), Err(ConfigError::BadLink(_))));
+        let off: FileConfig = toml::from_str("[ble]\nenabled = false\n").unwrap();
+        assert!(ble_settings(&args(&[]), &off).unwrap().is_none());
+        let on: FileConfig = toml::from_str(
+            "[ble]\nenabled = true\nadapter = \"hci1\"\nmax_links = 3\npacing_ms = 30\n\
+             ignore = [\"00:AA:01:00:00:01\"]\n",
+        )
+        .unwrap();
+        let s = ble_settings(&args(&[]), &on).unwrap().unwrap();
+        assert_eq!((s.adapter.as_deref(), s.max_links, s.required), (Some("hci1"), 3, true));
+        assert_eq!((s.pacing, s.ignore.len()), (Duration::from_millis(30), 1));
+        for bad in
+            ["max_links = 9", "pacing_ms = 5000", "adapter = \"hci0 x\"", "ignore = [\"00:AA\"]"]
+        {
+            let f: FileConfig = toml::from_str(&format!("[ble]\n{bad}\n")).unwrap();
+            assert!(matches!(ble_settings(&args(&[]), &f), Err(ConfigError::BadBle(_))), "{bad}");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //!
 //! Nothing here logs message text, private or public, at any level.
 
+mod ble;
 pub mod config;
 pub mod resolve;
 mod rooms;
@@ -62,6 +63,8 @@ pub struct Options {
     pub nick_from_flag: bool,
     /// The LAN link, if any.
     pub lan: Option<yonder_link::LanConfig>,
+    /// The BLE link, if wanted.
+    pub ble: Option<config::BleSettings>,
     /// Passphrase for the identity file.
     pub passphrase: Option<String>,
     /// The node's configuration (the nickname is filled in at start).
@@ -77,6 +80,7 @@ impl Options {
         let file: FileConfig = config::load_file(args.config.as_deref())?;
         let data_dir = config::data_dir(data_dir, Some(&file))?;
         let lan = config::lan_config(args, &file)?;
+        let ble = config::ble_settings(args, &file)?;
         let nick_from_flag = args.nick.is_some();
         let nick = args.nick.clone().or(file.nick.clone());
         if let Some(n) = &nick {
@@ -85,7 +89,7 @@ impl Options {
         let passphrase = std::env::var("YONDER_PASSPHRASE").ok().filter(|p| !p.is_empty());
         let node = file.node.apply(Config::default());
         let listen_default = args.listen.is_none() && file.lan.listen.is_none();
-        Ok(Options { data_dir, nick, nick_from_flag, lan, passphrase, node, listen_default })
+        Ok(Options { data_dir, nick, nick_from_flag, lan, ble, passphrase, node, listen_default })
     }
 }
 
@@ -260,6 +264,7 @@ struct Daemon {
     node: Node,
     store: SharedStore,
     lan: Option<LanHandle>,
+    ble: Option<ble::Handle>,
     data_dir: PathBuf,
     epoch: tokio::time::Instant,
     events: broadcast::Sender<Arc<str>>,
@@ -341,6 +346,10 @@ async fn serve(opts: Options, ready: Option<std::sync::mpsc::Sender<()>>) -> any
         }
         None => (None, None),
     };
+    let (ble, mut ble_rx) = match ble::start(opts.ble.as_ref()).await? {
+        Some((h, rx)) => (Some(h), Some(rx)),
+        None => (None, None),
+    };
 
     let (events, _) = broadcast::channel(EVENT_BACKLOG);
     let (ctl_tx, mut ctl_rx) = mpsc::channel::<Ctl>(256);
@@ -352,6 +361,7 @@ async fn serve(opts: Options, ready: Option<std::sync::mpsc::Sender<()>>) -> any
         node,
         store,
         lan,
+        ble,
         data_dir: dir,
         epoch,
         events,
@@ -367,14 +377,12 @@ async fn serve(opts: Options, ready: Option<std::sync::mpsc::Sender<()>>) -> any
     if let Some(tx) = ready {
         let _ = tx.send(());
     }
-    let result = d.run(&mut link_rx, &mut ctl_rx).await;
+    let result = d.run(&mut link_rx, &mut ble_rx, &mut ctl_rx).await;
     let _ = std::fs::remove_file(&socket);
     let stop = match result {
         Ok(s) => s,
         Err(e) => {
-            if let Some(l) = &d.lan {
-                l.shutdown().await;
-            }
+            d.stop_links().await;
             return Err(e);
         }
     };
@@ -384,9 +392,7 @@ async fn serve(opts: Options, ready: Option<std::sync::mpsc::Sender<()>>) -> any
     d.node.send_leave(now);
     d.send_transmits();
     tokio::time::sleep(LEAVE_GRACE).await;
-    if let Some(l) = &d.lan {
-        l.shutdown().await;
-    }
+    d.stop_links().await;
     match stop {
         Stop::Shutdown => info!("node stopped"),
         Stop::Wiped => info!("node wiped and stopped"),
@@ -413,9 +419,7 @@ async fn audio_tick(interval: &mut tokio::time::Interval, active: bool) {
     }
 }
 
-async fn next_link(
-    rx: &mut Option<mpsc::Receiver<yonder_link::LinkEvent>>,
-) -> Option<yonder_link::LinkEvent> {
+async fn next_link<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
     match rx {
         Some(r) => r.recv().await,
         None => std::future::pending().await,
@@ -432,9 +436,19 @@ impl Daemon {
         self.epoch + Duration::from_micros(at.as_micros())
     }
 
+    async fn stop_links(&self) {
+        if let Some(l) = &self.lan {
+            l.shutdown().await;
+        }
+        if let Some(b) = &self.ble {
+            b.shutdown().await;
+        }
+    }
+
     async fn run(
         &mut self,
         link_rx: &mut Option<mpsc::Receiver<yonder_link::LinkEvent>>,
+        ble_rx: &mut Option<mpsc::Receiver<yonder_link::LinkEvent>>,
         ctl_rx: &mut mpsc::Receiver<Ctl>,
     ) -> anyhow::Result<Stop> {
         let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -466,6 +480,13 @@ impl Daemon {
                     None => {
                         warn!("the LAN link stopped");
                         *link_rx = None;
+                    }
+                },
+                ev = next_link(ble_rx) => match ev {
+                    Some(ev) => self.on_link(ev),
+                    None => {
+                        warn!("the BLE link stopped");
+                        *ble_rx = None;
                     }
                 },
                 ctl = ctl_rx.recv() => {
@@ -504,11 +525,9 @@ impl Daemon {
         let now = self.now();
         match ev {
             yonder_link::LinkEvent::Up { link, remote, mtu } => {
-                info!(link, %remote, "link up");
-                self.node.handle_link_event(
-                    now,
-                    LinkEvent::Up { link: LinkId(link), kind: LinkKind::Lan, mtu },
-                );
+                info!(link, %remote, mtu, "link up");
+                let kind = if ble::is_ble(link) { LinkKind::Ble } else { LinkKind::Lan };
+                self.node.handle_link_event(now, LinkEvent::Up { link: LinkId(link), kind, mtu });
             }
             yonder_link::LinkEvent::Frame { link, bytes } => {
                 trace!(link, len = bytes.len(), "frame in");
@@ -524,13 +543,18 @@ impl Daemon {
 
     fn send_transmits(&mut self) {
         while let Some(t) = self.node.poll_transmit() {
-            let Some(lan) = &self.lan else { continue };
             trace!(link = t.link.0, len = t.bytes.len(), "frame out");
             if let Some(f) = &mut self.capture {
                 use std::io::Write as _;
                 let _ = writeln!(f, "{}", hex::encode(&t.bytes));
             }
-            match lan.send(t.link.0, t.bytes) {
+            let sent = if ble::is_ble(t.link.0) {
+                self.ble.as_ref().map(|b| b.send(t.link.0, t.bytes))
+            } else {
+                self.lan.as_ref().map(|l| l.send(t.link.0, t.bytes))
+            };
+            let Some(sent) = sent else { continue };
+            match sent {
                 Ok(()) => self.frames_out += 1,
                 // The link went down; its Down event is on the way.
                 Err(e) => debug!(link = t.link.0, "not sent: {e}"),
