@@ -48,6 +48,10 @@ pub const MIN_PAYLOAD: usize = 20;
 /// How long the node with the higher address waits before dialling a
 /// device it sees, so that the lower one's connection wins a race.
 pub const YIELD_DELAY: Duration = Duration::from_secs(6);
+/// Nothing is dialled this soon after start: scanning first finds every
+/// node in reach while no connection is up (some controllers, btvirt's
+/// among them, report new advertisers badly once connected).
+pub const FIRST_LISTEN: Duration = Duration::from_secs(5);
 /// A device that connected to us but has written nothing for this long is
 /// disconnected (a previous run's connection, or a silent squatter).
 pub const SILENT_CONNECTION: Duration = Duration::from_secs(10);

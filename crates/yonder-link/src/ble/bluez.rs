@@ -21,9 +21,9 @@ use tokio::time::{Instant, sleep, timeout};
 use tracing::{debug, info, warn};
 
 use super::{
-    Backoff, BleConfig, CHARACTERISTIC_UUID, LinkTable, NotifyDedup, Refused, Role, SEND_QUEUE,
-    SERVICE_UUID, SILENT_CONNECTION, STALE_DEVICE, fmt_address, parse_address, payload_for_mtu,
-    should_dial,
+    Backoff, BleConfig, CHARACTERISTIC_UUID, FIRST_LISTEN, LinkTable, NotifyDedup, Refused, Role,
+    SEND_QUEUE, SERVICE_UUID, SILENT_CONNECTION, STALE_DEVICE, fmt_address, parse_address,
+    payload_for_mtu, should_dial,
 };
 use crate::LinkError;
 use crate::lan::{EVENT_QUEUE, LinkEvent, Remote};
@@ -51,6 +51,11 @@ struct Shared {
     events: mpsc::Sender<LinkEvent>,
     notify: mpsc::Sender<Vec<u8>>,
     shutdown: watch::Receiver<bool>,
+    /// The advertisement; dropping it unregisters. Replaced when a central
+    /// connects, because a controller ends a connectable advertising set
+    /// when someone connects to it (btvirt does; many chips re-enable it,
+    /// some do not), and a node must stay findable while it has links.
+    adv: tokio::sync::Mutex<Option<AdvertisementHandle>>,
 }
 
 impl Shared {
@@ -81,6 +86,24 @@ impl Shared {
         Ok(link)
     }
 
+    async fn advertise(&self) -> Result<(), LinkError> {
+        let mut held = self.adv.lock().await;
+        if held.take().is_some() {
+            // Unregistering is asynchronous; a controller with one
+            // advertising set needs it gone before the new one.
+            sleep(Duration::from_millis(200)).await;
+        }
+        let adv = Advertisement {
+            service_uuids: [Uuid::from_u128(SERVICE_UUID)].into_iter().collect(),
+            discoverable: Some(true),
+            ..Default::default()
+        };
+        let h =
+            self.adapter.advertise(adv).await.map_err(bluez("registering the advertisement"))?;
+        *held = Some(h);
+        Ok(())
+    }
+
     async fn remove(&self, link: u64) {
         let _order = self.order.lock().await;
         let removed = self.table().remove(link);
@@ -109,16 +132,25 @@ impl BleLinks {
         let session = Session::new().await.map_err(|e| LinkError::BleUnavailable(e.to_string()))?;
         let adapter = match &config.adapter {
             Some(name) => {
-                let names = session.adapter_names().await.map_err(bluez("listing adapters"))?;
+                let mut names = session.adapter_names().await.map_err(bluez("listing adapters"))?;
+                names.sort_by_key(|n| (n.len(), n.clone()));
                 if !names.contains(name) {
                     return Err(LinkError::NoAdapter { name: name.clone(), available: names });
                 }
                 session.adapter(name).map_err(bluez("opening the adapter"))?
             }
-            None => session.default_adapter().await.map_err(|_| LinkError::NoAdapter {
-                name: "(default)".into(),
-                available: Vec::new(),
-            })?,
+            None => {
+                // Listing first tells "bluetoothd is not running" apart
+                // from "it runs but has no adapter".
+                let names = session
+                    .adapter_names()
+                    .await
+                    .map_err(|e| LinkError::BleUnavailable(e.to_string()))?;
+                if names.is_empty() {
+                    return Err(LinkError::NoAdapter { name: "(any)".into(), available: names });
+                }
+                session.default_adapter().await.map_err(bluez("opening the default adapter"))?
+            }
         };
         if !adapter.is_powered().await.map_err(bluez("reading the adapter state"))? {
             adapter.set_powered(true).await.map_err(bluez("powering the adapter on"))?;
@@ -140,20 +172,14 @@ impl BleLinks {
             events,
             notify: notify_tx,
             shutdown,
+            adv: tokio::sync::Mutex::new(None),
         });
 
         let app = adapter
             .serve_gatt_application(application(&shared, notifier_tx))
             .await
             .map_err(bluez("registering the GATT service"))?;
-        let adv = adapter
-            .advertise(Advertisement {
-                service_uuids: [Uuid::from_u128(SERVICE_UUID)].into_iter().collect(),
-                discoverable: Some(true),
-                ..Default::default()
-            })
-            .await
-            .map_err(bluez("registering the advertisement"))?;
+        shared.advertise().await?;
         info!(adapter = adapter.name(), address = ?ours.map(|a| fmt_address(&a)), "BLE link started");
 
         let tasks = vec![
@@ -164,7 +190,7 @@ impl BleLinks {
             shared,
             control: Arc::new(Control {
                 shutdown: shutdown_tx,
-                held: Mutex::new(Some((app, adv))),
+                app: Mutex::new(Some(app)),
                 tasks: Mutex::new(tasks),
             }),
         };
@@ -178,8 +204,8 @@ fn bluez(what: &'static str) -> impl Fn(bluer::Error) -> LinkError {
 
 struct Control {
     shutdown: watch::Sender<bool>,
-    /// The GATT application and advertisement: dropping them unregisters.
-    held: Mutex<Option<(ApplicationHandle, AdvertisementHandle)>>,
+    /// The GATT application: dropping it unregisters.
+    app: Mutex<Option<ApplicationHandle>>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
@@ -271,8 +297,9 @@ impl BleHandle {
                 let _ = timeout(Duration::from_secs(2), dev.disconnect()).await;
             }
         }
-        let held = self.control.held.lock().map(|mut h| h.take()).unwrap_or(None);
-        drop(held);
+        drop(self.shared.adv.lock().await.take());
+        let app = self.control.app.lock().map(|mut h| h.take()).unwrap_or(None);
+        drop(app);
         let tasks = self.control.tasks.lock().map(|mut t| std::mem::take(&mut *t));
         for t in tasks.unwrap_or_default() {
             t.abort();
@@ -350,7 +377,12 @@ async fn on_written(shared: &Shared, addr: [u8; 6], mtu: u16, offset: u16, value
                 .admit(addr, Role::Peripheral, payload_for_mtu(usize::from(mtu)), None)
                 .await
             {
-                Ok(l) => l,
+                Ok(l) => {
+                    if let Err(e) = shared.advertise().await {
+                        warn!("BLE advertising not renewed: {e}");
+                    }
+                    l
+                }
                 Err(Refused::Linked(l)) => l,
                 Err(Refused::Full) => {
                     debug!(addr = %fmt_address(&addr), "BLE link limit reached; disconnecting");
@@ -415,7 +447,7 @@ async fn central_task(shared: Arc<Shared>) {
         warn!("BLE discovery filter not set: {e}");
     }
     let mut sweep = tokio::time::interval(SWEEP);
-    let mut state = DialState::default();
+    let mut state = DialState { started: Some(Instant::now()), ..DialState::default() };
     let (done_tx, mut done_rx) = mpsc::channel::<([u8; 6], bool)>(64);
     loop {
         // Discovery runs while its stream is held; it is opened again if
@@ -459,6 +491,8 @@ async fn central_task(shared: Arc<Shared>) {
 /// What the scanner remembers between sweeps.
 #[derive(Default)]
 struct DialState {
+    /// When scanning started (`None` only before the first sweep).
+    started: Option<Instant>,
     /// When each device was first and last heard advertising.
     heard: HashMap<[u8; 6], (Instant, Instant)>,
     /// When each device was first seen connected without a link.
@@ -497,8 +531,10 @@ async fn sweep_devices(
         }
     }
     let Ok(addrs) = shared.adapter.device_addresses().await else { return };
+    tracing::trace!(devices = addrs.len(), links = shared.table().len(), "BLE sweep");
     let service = Uuid::from_u128(SERVICE_UUID);
     let known: HashSet<[u8; 6]> = addrs.iter().map(|a| a.0).collect();
+    let mut renew = false;
     state.heard.retain(|a, _| known.contains(a));
     state.silent.retain(|a, _| known.contains(a));
     for addr in addrs {
@@ -513,6 +549,10 @@ async fn sweep_devices(
         }
         let linked = shared.table().by_addr(&a).is_some();
         if dev.is_connected().await.unwrap_or(false) {
+            if !linked && !state.silent.contains_key(&a) {
+                // Someone new connected to us: advertising just ended.
+                renew = true;
+            }
             // Connected to us (or left over from an earlier run of ours):
             // it gets a link when it writes; if it never does, drop it so
             // both sides can start clean.
@@ -543,8 +583,21 @@ async fn sweep_devices(
             state.forget(&a);
             continue;
         }
-        if state.backoff.blocked(&a, now)
-            || shared.table().len() + state.dialling.len() >= shared.config.max_links
+        // One connection attempt at a time: controllers (btvirt's among
+        // them) handle a second LE connection being created alongside a
+        // first badly, and a radio does one thing at a time anyway.
+        tracing::trace!(
+            addr = %fmt_address(&a),
+            dialling = state.dialling.len(),
+            blocked = state.backoff.blocked(&a, now),
+            seen_s = now.duration_since(first).as_secs(),
+            "BLE device serving the service"
+        );
+        let listening = state.started.is_some_and(|t| now.duration_since(t) < FIRST_LISTEN);
+        if listening
+            || !state.dialling.is_empty()
+            || state.backoff.blocked(&a, now)
+            || shared.table().len() >= shared.config.max_links
             || !should_dial(shared.ours, a, now.duration_since(first))
         {
             continue;
@@ -562,6 +615,9 @@ async fn sweep_devices(
             let _ = done.send((a, linked)).await;
         });
     }
+    if renew && let Err(e) = shared.advertise().await {
+        warn!("BLE advertising not renewed: {e}");
+    }
 }
 
 /// Connects to a device, subscribes, and runs the link until it ends.
@@ -569,24 +625,27 @@ async fn sweep_devices(
 async fn dial(shared: &Arc<Shared>, addr: [u8; 6]) -> Result<bool, LinkError> {
     let dev = shared.adapter.device(Address(addr)).map_err(bluez("opening the device"))?;
     debug!(addr = %fmt_address(&addr), "BLE dialling");
-    let chr = match timeout(CONNECT_TIMEOUT, async {
+    // Everything up to a working link is bounded: a peer that accepts the
+    // connection but never answers over ATT must not hold the dialler.
+    let (notes, writer) = match timeout(CONNECT_TIMEOUT, async {
         dev.connect().await.map_err(bluez("connecting"))?;
-        find_characteristic(&dev).await
+        let chr = find_characteristic(&dev).await?;
+        let notes = chr.notify().await.map_err(bluez("subscribing"))?;
+        let writer = chr.write_io().await.map_err(bluez("acquiring the write socket"))?;
+        Ok::<_, LinkError>((notes, writer))
     })
     .await
     {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => {
-            let _ = dev.disconnect().await;
+            hang_up_unless_linked(shared, &dev, addr).await;
             return Err(e);
         }
         Err(_) => {
-            let _ = dev.disconnect().await;
+            hang_up_unless_linked(shared, &dev, addr).await;
             return Err(LinkError::Timeout { what: "BLE connection and service discovery" });
         }
     };
-    let notes = chr.notify().await.map_err(bluez("subscribing"))?;
-    let writer = chr.write_io().await.map_err(bluez("acquiring the write socket"))?;
     let payload = writer.mtu().max(super::MIN_PAYLOAD);
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(SEND_QUEUE);
     let link = match shared.admit(addr, Role::Central, payload, Some(tx)).await {
@@ -633,6 +692,14 @@ async fn dial(shared: &Arc<Shared>, addr: [u8; 6]) -> Result<bool, LinkError> {
     writer_task.abort();
     shared.remove(link).await;
     Ok(true)
+}
+
+/// Ends a failed dial's connection, unless the device linked to us in the
+/// meantime (BlueZ's `Disconnect` would end that link too).
+async fn hang_up_unless_linked(shared: &Shared, dev: &bluer::Device, addr: [u8; 6]) {
+    if shared.table().by_addr(&addr).is_none() {
+        let _ = dev.disconnect().await;
+    }
 }
 
 async fn find_characteristic(dev: &bluer::Device) -> Result<RemoteCharacteristic, LinkError> {
