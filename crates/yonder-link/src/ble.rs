@@ -267,6 +267,62 @@ impl Backoff {
     }
 }
 
+/// How a dial went, as the task running it reports back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DialOutcome {
+    /// Connected and subscribed: the link runs on, the dial is over.
+    Up,
+    /// No link was made.
+    Failed,
+    /// The link made by an earlier `Up` has ended.
+    Ended,
+}
+
+/// The central side's dialling: one connection attempt at a time (a radio
+/// does one thing at a time, and controllers handle a second LE connection
+/// being created alongside a first badly), with [`Backoff`] per device. The
+/// slot is held from the dial until the link is up or the dial failed,
+/// never for the life of the link.
+#[derive(Debug, Default)]
+pub(crate) struct Dialer {
+    current: Option<[u8; 6]>,
+    backoff: Backoff,
+}
+
+impl Dialer {
+    /// Whether `addr` may be dialled now.
+    pub(crate) fn may_dial(&self, addr: &[u8; 6], now: Instant) -> bool {
+        self.current.is_none() && !self.backoff.blocked(addr, now)
+    }
+
+    /// Whether a dial to `addr` is under way.
+    pub(crate) fn dialling(&self, addr: &[u8; 6]) -> bool {
+        self.current.as_ref() == Some(addr)
+    }
+
+    /// A dial to `addr` starts; it holds the slot until its outcome.
+    pub(crate) fn start(&mut self, addr: [u8; 6]) {
+        self.current = Some(addr);
+    }
+
+    /// What the dial task reported.
+    pub(crate) fn outcome(&mut self, addr: [u8; 6], outcome: DialOutcome, now: Instant) {
+        match outcome {
+            DialOutcome::Up => {}
+            DialOutcome::Failed => self.backoff.failed(addr, now),
+            DialOutcome::Ended => self.backoff.ended(addr, now),
+        }
+        if outcome != DialOutcome::Ended && self.dialling(&addr) {
+            self.current = None;
+        }
+    }
+
+    /// Forgets old back-offs (bounds memory).
+    pub(crate) fn prune(&mut self, now: Instant) {
+        self.backoff.prune(now);
+    }
+}
+
 /// Remembers notifications sent in the last second: the same bytes queued
 /// again (for another peripheral-side link) already reached that link.
 #[derive(Debug, Default)]
@@ -380,6 +436,31 @@ mod tests {
         assert!(!b.blocked(&A, now + Duration::from_secs(1)));
         b.prune(now + Duration::from_secs(400));
         assert!(b.next.is_empty());
+    }
+
+    #[test]
+    fn a_link_that_is_up_frees_the_dial_slot() {
+        let now = Instant::now();
+        let mut d = Dialer::default();
+        assert!(d.may_dial(&A, now));
+        d.start(A);
+        assert!(d.dialling(&A));
+        assert!(!d.may_dial(&B, now), "one dial at a time");
+        // A's link comes up and lives on: B may be dialled meanwhile.
+        d.outcome(A, DialOutcome::Up, now);
+        assert!(!d.dialling(&A));
+        assert!(d.may_dial(&B, now));
+        d.start(B);
+        d.outcome(B, DialOutcome::Failed, now);
+        assert!(!d.may_dial(&B, now + Duration::from_secs(1)), "a failed device backs off");
+        assert!(d.may_dial(&C, now));
+        // A's link ending while C is dialled leaves C's dial alone.
+        d.start(C);
+        d.outcome(A, DialOutcome::Ended, now);
+        assert!(d.dialling(&C));
+        assert!(!d.may_dial(&A, now + Duration::from_millis(500)));
+        d.outcome(C, DialOutcome::Up, now);
+        assert!(d.may_dial(&A, now + Duration::from_secs(1)));
     }
 
     #[test]

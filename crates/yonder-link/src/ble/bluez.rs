@@ -21,9 +21,9 @@ use tokio::time::{Instant, sleep, timeout};
 use tracing::{debug, info, warn};
 
 use super::{
-    Backoff, BleConfig, CHARACTERISTIC_UUID, FIRST_LISTEN, LinkTable, NotifyDedup, Refused, Role,
-    SEND_QUEUE, SERVICE_UUID, SILENT_CONNECTION, STALE_DEVICE, fmt_address, parse_address,
-    payload_for_mtu, should_dial,
+    BleConfig, CHARACTERISTIC_UUID, DialOutcome, Dialer, FIRST_LISTEN, LinkTable, NotifyDedup,
+    Refused, Role, SEND_QUEUE, SERVICE_UUID, SILENT_CONNECTION, STALE_DEVICE, fmt_address,
+    parse_address, payload_for_mtu, should_dial,
 };
 use crate::LinkError;
 use crate::lan::{EVENT_QUEUE, LinkEvent, Remote};
@@ -448,7 +448,7 @@ async fn central_task(shared: Arc<Shared>) {
     }
     let mut sweep = tokio::time::interval(SWEEP);
     let mut state = DialState { started: Some(Instant::now()), ..DialState::default() };
-    let (done_tx, mut done_rx) = mpsc::channel::<([u8; 6], bool)>(64);
+    let (done_tx, mut done_rx) = mpsc::channel::<([u8; 6], DialOutcome)>(64);
     loop {
         // Discovery runs while its stream is held; it is opened again if
         // BlueZ ends it (an adapter reset, say).
@@ -472,13 +472,8 @@ async fn central_task(shared: Arc<Shared>) {
                 },
                 _ = sweep.tick() => sweep_devices(&shared, &mut state, &done_tx).await,
                 done = done_rx.recv() => {
-                    if let Some((addr, linked)) = done {
-                        state.dialling.remove(&addr);
-                        if linked {
-                            state.backoff.ended(addr, Instant::now());
-                        } else {
-                            state.backoff.failed(addr, Instant::now());
-                        }
+                    if let Some((addr, outcome)) = done {
+                        state.dialer.outcome(addr, outcome, Instant::now());
                     }
                 }
                 _ = shutdown.changed() => return,
@@ -497,8 +492,9 @@ struct DialState {
     heard: HashMap<[u8; 6], (Instant, Instant)>,
     /// When each device was first seen connected without a link.
     silent: HashMap<[u8; 6], Instant>,
-    dialling: HashSet<[u8; 6]>,
-    backoff: Backoff,
+    dialer: Dialer,
+    /// Devices already logged as serving the service (logged once each).
+    found: HashSet<[u8; 6]>,
 }
 
 impl DialState {
@@ -515,10 +511,10 @@ impl DialState {
 async fn sweep_devices(
     shared: &Arc<Shared>,
     state: &mut DialState,
-    done: &mpsc::Sender<([u8; 6], bool)>,
+    done: &mpsc::Sender<([u8; 6], DialOutcome)>,
 ) {
     let now = Instant::now();
-    state.backoff.prune(now);
+    state.dialer.prune(now);
     // Peripheral-side links end when their device disconnects.
     let peripheral = shared.table().in_role(Role::Peripheral);
     for (link, addr) in peripheral {
@@ -537,15 +533,19 @@ async fn sweep_devices(
     let mut renew = false;
     state.heard.retain(|a, _| known.contains(a));
     state.silent.retain(|a, _| known.contains(a));
+    state.found.retain(|a| known.contains(a));
     for addr in addrs {
         let a = addr.0;
-        if shared.ignore.contains(&a) || state.dialling.contains(&a) {
+        if shared.ignore.contains(&a) || state.dialer.dialling(&a) {
             continue;
         }
         let Ok(dev) = shared.adapter.device(addr) else { continue };
         let ours = dev.uuids().await.ok().flatten().is_some_and(|u| u.contains(&service));
         if !ours {
             continue;
+        }
+        if state.found.insert(a) {
+            debug!(addr = %fmt_address(&a), "BLE device serving the service found");
         }
         let linked = shared.table().by_addr(&a).is_some();
         if dev.is_connected().await.unwrap_or(false) {
@@ -583,36 +583,32 @@ async fn sweep_devices(
             state.forget(&a);
             continue;
         }
-        // One connection attempt at a time: controllers (btvirt's among
-        // them) handle a second LE connection being created alongside a
-        // first badly, and a radio does one thing at a time anyway.
         tracing::trace!(
             addr = %fmt_address(&a),
-            dialling = state.dialling.len(),
-            blocked = state.backoff.blocked(&a, now),
+            may_dial = state.dialer.may_dial(&a, now),
             seen_s = now.duration_since(first).as_secs(),
             "BLE device serving the service"
         );
         let listening = state.started.is_some_and(|t| now.duration_since(t) < FIRST_LISTEN);
         if listening
-            || !state.dialling.is_empty()
-            || state.backoff.blocked(&a, now)
+            || !state.dialer.may_dial(&a, now)
             || shared.table().len() >= shared.config.max_links
             || !should_dial(shared.ours, a, now.duration_since(first))
         {
             continue;
         }
-        state.dialling.insert(a);
+        state.dialer.start(a);
         let (shared, done) = (shared.clone(), done.clone());
         tokio::spawn(async move {
-            let linked = match dial(&shared, a).await {
-                Ok(linked) => linked,
+            let outcome = match dial(&shared, a, &done).await {
+                Ok(true) => DialOutcome::Ended,
+                Ok(false) => DialOutcome::Failed,
                 Err(e) => {
                     debug!(addr = %fmt_address(&a), "BLE dial failed: {e}");
-                    false
+                    DialOutcome::Failed
                 }
             };
-            let _ = done.send((a, linked)).await;
+            let _ = done.send((a, outcome)).await;
         });
     }
     if renew && let Err(e) = shared.advertise().await {
@@ -621,8 +617,13 @@ async fn sweep_devices(
 }
 
 /// Connects to a device, subscribes, and runs the link until it ends.
-/// Returns whether a link was made.
-async fn dial(shared: &Arc<Shared>, addr: [u8; 6]) -> Result<bool, LinkError> {
+/// Returns whether a link was made; reports [`DialOutcome::Up`] on `done`
+/// as soon as it is, so that other devices can be dialled meanwhile.
+async fn dial(
+    shared: &Arc<Shared>,
+    addr: [u8; 6],
+    done: &mpsc::Sender<([u8; 6], DialOutcome)>,
+) -> Result<bool, LinkError> {
     let dev = shared.adapter.device(Address(addr)).map_err(bluez("opening the device"))?;
     debug!(addr = %fmt_address(&addr), "BLE dialling");
     // Everything up to a working link is bounded: a peer that accepts the
@@ -657,6 +658,7 @@ async fn dial(shared: &Arc<Shared>, addr: [u8; 6]) -> Result<bool, LinkError> {
             return Ok(false);
         }
     };
+    let _ = done.send((addr, DialOutcome::Up)).await;
     let pacing = shared.config.pacing;
     let mut writer_task = tokio::spawn(async move {
         while let Some(f) = rx.recv().await {
