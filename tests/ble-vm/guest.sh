@@ -11,7 +11,7 @@ set -uo pipefail  # no -e: a failing scenario must not stop the others
 SHARE=/mnt/share
 LOGS=$SHARE/logs
 NCTRL=${NCTRL:-6}          # btvirt controllers: hci0..hci5 (btdev allows up to 16)
-DEFAULT_SCENARIOS="bluez-smoke yonder-two yonder-relay yonder-mixed independent-client yonder-errors"
+DEFAULT_SCENARIOS="bluez-smoke yonder-two yonder-three yonder-relay yonder-mixed independent-client yonder-errors"
 SCEN_TIMEOUT=${SCEN_TIMEOUT:-240}   # seconds per scenario
 BLUETOOTHD=/usr/libexec/bluetooth/bluetoothd
 export PYTHONUNBUFFERED=1
@@ -176,8 +176,12 @@ done
 failed=0
 for name in "${scenarios[@]}"; do
 	fn=scenario_${name//-/_}
+	# A scenario named again (to repeat it) logs to name.2, name.3, ...
 	SCEN_DIR=$LOGS/$name
+	i=1
+	while [ -e "$SCEN_DIR/.ran" ]; do i=$((i + 1)); SCEN_DIR=$LOGS/$name.$i; done
 	mkdir -p "$SCEN_DIR"
+	touch "$SCEN_DIR/.ran"
 	rm -f "$SCEN_DIR/reason"
 	if ! declare -F "$fn" >/dev/null; then
 		echo "FAIL $name: no such scenario ($fn)"
